@@ -1,0 +1,74 @@
+/*
+ * The whole C API of claude-usage's native module.
+ *
+ * cffi reads this file verbatim as its cdef, so it holds declarations only: no
+ * preprocessor lines, and the same text on every platform (platform code lives
+ * behind #ifdef in the .c files). C sources include it through cu_internal.h.
+ */
+
+typedef enum {
+    CU_OK = 0,
+    CU_ERR_NO_MEMORY = 1,
+    CU_ERR_NOT_FOUND = 2,        /* ENOENT/ENOTDIR: nothing stored at that place */
+    CU_ERR_PERMISSION = 3,       /* EACCES/EPERM; errno in cu_error.sys_errno */
+    CU_ERR_IS_DIRECTORY = 4,
+    CU_ERR_NOT_REGULAR = 5,      /* FIFO, socket, device: refused without reading */
+    CU_ERR_IO = 6,               /* any other open/fstat/read failure; errno given */
+    CU_ERR_TOO_LARGE = 7,        /* over CU_MAX_FILE_BYTES: refused, never read */
+    CU_ERR_EMPTY = 8,            /* zero bytes, or only white space */
+    CU_ERR_SYNTAX = 9,           /* not RFC 8259 JSON; byte offset in cu_error.offset */
+    CU_ERR_TOO_DEEP = 10,        /* nesting beyond CU_MAX_DEPTH */
+    CU_ERR_NOT_OBJECT = 11,      /* the document is valid JSON but not an object */
+    CU_ERR_WRONG_TYPE = 12,      /* a known field has the wrong JSON type; cu_error.field */
+    CU_ERR_NOT_LOGGED_IN = 13,   /* no claudeAiOauth object, or an empty accessToken */
+    CU_ERR_BAD_TOKEN = 14,       /* token over 4 KiB or outside the RFC 6750 alphabet */
+    CU_ERR_UNSUPPORTED = 15,     /* this build has no such credential source */
+    CU_ERR_KEYCHAIN = 16,        /* Security.framework failure; cu_error.os_status */
+    CU_ERR_SPAWN = 17,           /* the security tool could not be started; errno given */
+    CU_ERR_TIMEOUT = 18,         /* the security tool ran past its timeout: killed, reaped */
+    CU_ERR_TOOL_FAILED = 19      /* the security tool exited non-zero (not 44); cu_error.exit_code */
+} cu_status;
+
+typedef enum {
+    CU_KEYCHAIN_AUTO = 0,        /* locate with Security.framework, read with /usr/bin/security */
+    CU_KEYCHAIN_FRAMEWORK = 1    /* read the data in-process (macOS may show a panel) */
+} cu_keychain_mode;
+
+typedef struct {
+    int status;          /* a cu_status */
+    int sys_errno;       /* errno of a failed system call, else 0 */
+    int os_status;       /* OSStatus of a failed Keychain call, else 0 */
+    int exit_code;       /* CU_ERR_TOOL_FAILED: the tool's exit code */
+    size_t offset;       /* CU_ERR_SYNTAX: byte offset of the first bad byte */
+    char field[32];      /* CU_ERR_WRONG_TYPE: the field's name (never a value) */
+    int interactive;     /* CU_ERR_KEYCHAIN: 1 if the failing call could show UI (a framework read) */
+} cu_error;
+
+/* An extracted login. Owned by C; cu_credential_free wipes every byte of it. */
+typedef struct cu_credential cu_credential;
+
+/* Each returns a cu_status; on CU_OK *out is set and must be freed by the caller. */
+int cu_read_credential_file(const char *path, cu_credential **out, cu_error *err);
+int cu_parse_credential_json(const char *data, size_t len, cu_credential **out, cu_error *err);
+int cu_credential_from_token(const char *token, size_t len, cu_credential **out, cu_error *err);
+/* Probes each service name in order for a generic password of that account. Not found
+   under any: CU_ERR_NOT_FOUND, and nothing is spawned. Off macOS: CU_ERR_UNSUPPORTED.
+   timeout_ms bounds the security tool's run (CU_KEYCHAIN_AUTO); <= 0 means 5000. */
+int cu_read_credential_keychain(int mode, const char *const *services, size_t service_count,
+                                const char *account, int timeout_ms,
+                                cu_credential **out, cu_error *err);
+
+/* Pointers stay valid until cu_credential_free; strings are not NUL-terminated
+   in meaning (use *len), though a NUL follows each for convenience. */
+const char *cu_credential_token(const cu_credential *cred, size_t *len);
+int cu_credential_expires_at(const cu_credential *cred, int64_t *ms);       /* 1 if present */
+int cu_credential_has_scopes(const cu_credential *cred);
+size_t cu_credential_scope_count(const cu_credential *cred);
+const char *cu_credential_scope(const cu_credential *cred, size_t index, size_t *len);
+const char *cu_credential_subscription_type(const cu_credential *cred, size_t *len); /* NULL if absent */
+const char *cu_credential_rate_limit_tier(const cu_credential *cred, size_t *len);   /* NULL if absent */
+void cu_credential_free(cu_credential *cred);
+
+size_t cu_max_file_bytes(void);
+size_t cu_max_token_bytes(void);
+int cu_max_depth(void);

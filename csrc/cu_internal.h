@@ -1,0 +1,64 @@
+/* Declarations shared by the C sources of the native module; not part of the cffi API. */
+#ifndef CU_INTERNAL_H
+#define CU_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cu_api.h"
+
+#define CU_MAX_FILE_BYTES ((size_t)1024 * 1024)
+#define CU_MAX_TOKEN_BYTES ((size_t)4096)
+#define CU_MAX_DEPTH 64
+
+/* cu_memzero.c: wiping the compiler cannot remove. */
+void cu_memzero(void *p, size_t n);
+/* Wipes n bytes at p, then frees p. NULL-safe. */
+void cu_free_secret(void *p, size_t n);
+
+/* Records status (and clears the rest of *err); returns status for `return cu_fail(...)`. */
+int cu_fail(cu_error *err, int status);
+
+/* A string inside a credential: ptr NULL means absent; a NUL follows ptr[len]. */
+typedef struct {
+    const char *ptr;
+    size_t len;
+} cu_text;
+
+/*
+ * One allocation holds the struct, then its scope table, then a text arena
+ * where every string lives; cu_credential_free wipes all block_bytes of it.
+ */
+struct cu_credential {
+    size_t block_bytes;
+    cu_text token;
+    int has_expires_at;
+    int64_t expires_at_ms;
+    int has_scopes;
+    size_t scope_count;
+    cu_text *scopes;
+    cu_text subscription_type;
+    cu_text rate_limit_tier;
+    char *text;             /* the arena: text_bytes bytes, zeroed */
+    size_t text_bytes;
+};
+
+/* A zeroed credential with room for scope_count scopes and text_bytes of strings; NULL on OOM. */
+cu_credential *cu_credential_alloc(size_t scope_count, size_t text_bytes);
+
+/*
+ * Token validation shared by the JSON reader (fed decoded code points) and
+ * cu_credential_from_token (fed bytes): RFC 6750 b64token, at most
+ * CU_MAX_TOKEN_BYTES. cu_token_feed returns 0 once the token can no longer be
+ * valid; cu_token_verdict gives CU_OK, CU_ERR_NOT_LOGGED_IN (empty) or CU_ERR_BAD_TOKEN.
+ */
+typedef struct {
+    size_t length;
+    int in_padding;
+    int bad;
+} cu_token_check;
+
+int cu_token_feed(cu_token_check *check, uint32_t c);
+int cu_token_verdict(const cu_token_check *check);
+
+#endif

@@ -1,0 +1,212 @@
+"""``get_usage()`` and ``UsageClient``: one authenticated GET, mapped to typed data or errors."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from claude_usage import __version__
+from claude_usage.credentials import CredentialSource, locate_credentials, open_credentials
+from claude_usage.errors import (
+    ConfigurationError,
+    ForbiddenError,
+    InsufficientScopeError,
+    RateLimitedError,
+    ServerError,
+    UnauthorizedError,
+    UnexpectedStatusError,
+)
+from claude_usage.models import UsageData
+
+if TYPE_CHECKING:
+    from claude_usage._http import Reply, Transport
+    from claude_usage._native import CredentialInfo
+
+__all__ = ["DEFAULT_API_URL", "UsageClient", "get_usage"]
+
+DEFAULT_API_URL = "https://api.anthropic.com/api/oauth/usage"
+API_URL_VARIABLE = "CLAUDE_USAGE_API_URL"
+DEFAULT_USER_AGENT = f"claude-usage-python/{__version__}"
+
+
+def resolve_api_url(api_url: str | None, environ: Mapping[str, str]) -> str:
+    """The argument may name any HTTPS URL; the environment may only name a loopback one."""
+    from claude_usage._http import is_loopback_host
+
+    if api_url is None:
+        from_environment = environ.get(API_URL_VARIABLE)
+        if not from_environment:
+            return DEFAULT_API_URL
+        url, origin, remote_ok = from_environment, API_URL_VARIABLE, False
+    else:
+        url, origin, remote_ok = api_url, "api_url", True
+    parts = urlsplit(url)
+    loopback = is_loopback_host(parts.hostname)
+    if parts.username is not None or parts.password is not None:
+        raise ConfigurationError(f"{origin} must not carry credentials in the URL")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{origin} must be an http(s) URL, not {url!r}")
+    if not loopback and not remote_ok:
+        raise ConfigurationError(
+            f"{origin} may only point at a loopback address (localhost, 127.0.0.0/8, ::1)"
+        )
+    if not loopback and parts.scheme != "https":
+        raise ConfigurationError(f"{origin} must use https for a non-loopback host")
+    return url
+
+
+class UsageClient:
+    """Holds a configured HTTP session for repeated calls; use it as a context manager."""
+
+    def __init__(
+        self,
+        api_url: str | None = None,
+        timeout: float = 10.0,
+        user_agent: str | None = None,
+        verify: bool | str | os.PathLike[str] = True,
+        *,
+        keychain: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.api_url = resolve_api_url(api_url, self._environ)
+        if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+            raise ConfigurationError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        self.timeout = float(timeout)
+        if verify is False:
+            raise ConfigurationError("TLS verification cannot be turned off; pass a CA bundle as verify=")
+        self.user_agent = user_agent or DEFAULT_USER_AGENT
+        self._verify = verify
+        self._keychain = keychain
+        self._clock = clock
+        self._transport: Transport | None = None
+        self.credential_info: CredentialInfo | None = None
+        """What the last credentials read said about the plan (no secrets)."""
+
+    def credential_source(self) -> CredentialSource:
+        """Where the next call will read the login from (reads nothing)."""
+        return locate_credentials(environ=self._environ, keychain=self._keychain)
+
+    def get_usage(self) -> UsageData:
+        """Read the login, send one request, and return the parsed usage."""
+        source = self.credential_source()
+        transport = self._get_transport()
+        with open_credentials(source, environ=self._environ, clock=self._clock) as credential:
+            self.credential_info = credential.info
+            reply = transport.fetch(self.api_url, credential, self.timeout)
+        return interpret_reply(reply, source, now=self._clock())
+
+    def _get_transport(self) -> Transport:
+        if self._transport is None:
+            from claude_usage._http import Transport
+
+            self._transport = Transport(verify=self._verify, user_agent=self.user_agent, environ=self._environ)
+        return self._transport
+
+    def close(self) -> None:
+        """Close the HTTP session's connections."""
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    def __enter__(self) -> UsageClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"UsageClient(api_url={self.api_url!r}, timeout={self.timeout!r})"
+
+
+def get_usage(**options: Any) -> UsageData:
+    """Fetch usage once with a short-lived :class:`UsageClient` (same keyword arguments)."""
+    with UsageClient(**options) as client:
+        return client.get_usage()
+
+
+def interpret_reply(reply: Reply, source: CredentialSource, *, now: float) -> UsageData:
+    """Map a reply to ``UsageData`` or the error its status means."""
+    status = reply.status
+    if status == 200:
+        return UsageData.from_json(reply.body)
+    detail = _server_message(reply.body)
+    said = f": {detail}" if detail else ""
+    if status == 401:
+        raise UnauthorizedError(f"the token was refused (401){said}")
+    if status == 403:
+        if _is_scope_error(reply.body):
+            hint = None
+            if source.kind == "environment":
+                hint = (
+                    "CLAUDE_CODE_OAUTH_TOKEN holds an inference-only token (from `claude setup-token`); "
+                    "unset it and run `claude` to log in"
+                )
+            raise InsufficientScopeError(f"the token lacks the user:profile scope (403){said}", hint=hint)
+        raise ForbiddenError(f"access to usage was refused (403){said}")
+    if status == 429:
+        retry_after = parse_retry_after(reply.retry_after, now=now)
+        wait = "" if retry_after is None else f"; retry after {retry_after:g} s"
+        raise RateLimitedError(f"rate limited (429){wait}", retry_after=retry_after)
+    if 500 <= status <= 599:
+        raise ServerError(f"the server failed ({status}){said}", status=status)
+    if 300 <= status <= 399:
+        raise UnexpectedStatusError(f"the server redirected ({status}); redirects are not followed", status=status)
+    raise UnexpectedStatusError(f"unexpected status {status}{said}", status=status)
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """``Retry-After`` as seconds from delta-seconds or an HTTP-date; garbage gives ``None``."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - now)
+
+
+def _error_object(body: bytes) -> Mapping[str, Any] | None:
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    error = document.get("error") if isinstance(document, dict) else None
+    return error if isinstance(error, dict) else None
+
+
+def _server_message(body: bytes) -> str:
+    """The server's own error message, shortened; never the raw body."""
+    error = _error_object(body)
+    message = error.get("message") if error else None
+    if not isinstance(message, str):
+        return ""
+    message = " ".join(message.split())
+    return message if len(message) <= 200 else message[:197] + "..."
+
+
+def _is_scope_error(body: bytes) -> bool:
+    error = _error_object(body)
+    if error is None or error.get("type") != "permission_error":
+        return False
+    message = error.get("message")
+    return isinstance(message, str) and "scope" in message.lower()

@@ -1,0 +1,220 @@
+"""The exceptions of claude-usage: one base class, a stable ``kind`` and a ``hint`` on each.
+
+No message ever holds a token or a byte of a credential file; paths and field names are fine.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "ApiError",
+    "ClaudeUsageError",
+    "ConfigurationError",
+    "CredentialError",
+    "CredentialsExpiredError",
+    "CredentialsNotFoundError",
+    "CredentialsPermissionError",
+    "CredentialsUnreadableError",
+    "ForbiddenError",
+    "InsufficientScopeError",
+    "KeychainAccessDeniedError",
+    "KeychainError",
+    "KeychainInteractionRequiredError",
+    "KeychainUnavailableError",
+    "NetworkError",
+    "NoHomeDirError",
+    "ParseError",
+    "RateLimitedError",
+    "ServerError",
+    "UnauthorizedError",
+    "UnexpectedStatusError",
+]
+
+
+def _rebuild(cls: type[ClaudeUsageError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+class ClaudeUsageError(Exception):
+    """Base class of every error this library raises."""
+
+    kind: ClassVar[str] = "Error"
+    default_hint: ClassVar[str] = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint: str = self.default_hint if hint is None else hint
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take keyword-only extras, so the default (cls(*args)) would lose them.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class ConfigurationError(ClaudeUsageError, ValueError):
+    """An argument or environment variable of this library has a value it refuses."""
+
+    kind = "Configuration"
+    default_hint = "check the arguments and CLAUDE_USAGE_* environment variables"
+
+
+class ParseError(ClaudeUsageError):
+    """A credential file or a response body is not what it should be."""
+
+    kind = "Parse"
+    default_hint = "the data is malformed; if it is the credential file, run `claude` to log in again"
+
+
+class CredentialError(ClaudeUsageError):
+    """The stored Claude Code login cannot be used."""
+
+    kind = "Credential"
+
+
+class CredentialsNotFoundError(CredentialError):
+    """No login is stored: Claude Code was never logged in here, or logged out."""
+
+    kind = "NotFound"
+    default_hint = "run `claude` and log in"
+
+
+class CredentialsExpiredError(CredentialError):
+    """The stored access token has expired; only Claude Code may refresh it."""
+
+    kind = "Expired"
+    default_hint = "run `claude` to log in again (it refreshes the token)"
+
+
+class CredentialsPermissionError(CredentialError):
+    """The credential file exists but this user may not read it."""
+
+    kind = "Permission"
+    default_hint = "check the credential file's permissions (it should be readable by you, mode 0600)"
+
+
+class CredentialsUnreadableError(CredentialError):
+    """The credential path is not a regular file, or reading it failed."""
+
+    kind = "Unreadable"
+    default_hint = "the credential path must be the regular file Claude Code wrote; check it"
+
+
+class NoHomeDirError(CredentialError):
+    """``HOME`` is unset or empty, so the credential file cannot be located."""
+
+    kind = "NoHomeDir"
+    default_hint = "set HOME (or CLAUDE_CONFIG_DIR)"
+
+
+class KeychainError(CredentialError):
+    """The macOS Keychain refused to give the login; ``os_status`` is its OSStatus, if it gave one."""
+
+    kind = "Keychain"
+    default_hint = "open Keychain Access and check the 'Claude Code-credentials' item, or run `claude` to log in again"
+
+    def __init__(self, message: str, *, os_status: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.os_status = os_status
+
+
+class KeychainInteractionRequiredError(KeychainError):
+    """Reading needs a confirmation or an unlock that a non-interactive call may not ask for."""
+
+    kind = "KeychainInteractionRequired"
+    default_hint = (
+        "unlock the login keychain (`security unlock-keychain`) or run from a logged-in desktop session"
+    )
+
+
+class KeychainAccessDeniedError(KeychainError):
+    """The user (or the item's access list) refused this process when macOS asked."""
+
+    kind = "KeychainAccessDenied"
+    default_hint = 'click "Allow" when macOS asks, or use keychain="auto", which reads without asking'
+
+
+class KeychainUnavailableError(KeychainError):
+    """No usable keychain, or ``/usr/bin/security`` could not be run or did not answer in time."""
+
+    kind = "KeychainUnavailable"
+    default_hint = "check that the login keychain exists (Keychain Access) and that /usr/bin/security works"
+
+
+class ApiError(ClaudeUsageError):
+    """The usage endpoint could not be reached or refused the request."""
+
+    kind = "Api"
+
+
+class UnauthorizedError(ApiError):
+    """401: the token is expired or revoked."""
+
+    kind = "Unauthorized"
+    default_hint = "run `claude` to log in again"
+
+
+class ForbiddenError(ApiError):
+    """403: the token may not read usage."""
+
+    kind = "Forbidden"
+    default_hint = "log in with `claude` using a Claude subscription account"
+
+
+class InsufficientScopeError(CredentialError, ForbiddenError):
+    """The token lacks the ``user:profile`` scope (known before sending, or said by a 403)."""
+
+    kind = "InsufficientScope"
+    default_hint = (
+        "this token cannot read usage (tokens from `claude setup-token` are inference-only); "
+        "run `claude` and log in"
+    )
+
+
+class RateLimitedError(ApiError):
+    """429: too many requests; ``retry_after`` is in seconds when the server said."""
+
+    kind = "RateLimited"
+    default_hint = "wait before asking again; cache results (the endpoint allows about 30 requests an hour)"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class ServerError(ApiError):
+    """5xx: the server failed; usually transient."""
+
+    kind = "Server"
+    default_hint = "the service had a problem; try again in a minute"
+
+    def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class UnexpectedStatusError(ApiError):
+    """Any other status than 200, redirects included (they are never followed)."""
+
+    kind = "UnexpectedStatus"
+    default_hint = "the endpoint answered in an unexpected way; check the API URL"
+
+    def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class NetworkError(ApiError):
+    """Connecting, TLS, or the exchange failed, or the call's deadline passed."""
+
+    kind = "Network"
+    default_hint = "check the network connection (and HTTPS_PROXY, if you use a proxy)"

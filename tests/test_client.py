@@ -1,0 +1,324 @@
+"""get_usage() against a real HTTPS server on loopback: headers, bodies, statuses, hostile servers."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+import claude_usage
+from claude_usage import (
+    ConfigurationError,
+    CredentialsExpiredError,
+    ForbiddenError,
+    InsufficientScopeError,
+    NetworkError,
+    ParseError,
+    RateLimitedError,
+    ServerError,
+    UnauthorizedError,
+    UnexpectedStatusError,
+    UsageClient,
+    UsageData,
+    get_usage,
+)
+from claude_usage.client import parse_retry_after
+from conftest import ACCESS_TOKEN, SECRETS, credential_document, fixture_body, secret_places, write_credentials
+from loopback_server import (
+    LoopbackServer,
+    gzip_bomb,
+    huge_body,
+    never_answer,
+    redirect,
+    reset_before_headers,
+    respond,
+    trickle_headers,
+)
+
+SCOPE_BODY = (
+    b'{"type":"error","error":{"type":"permission_error",'
+    b'"message":"OAuth token does not meet scope requirement user:profile"}}'
+)
+UNAUTHORIZED_BODY = b'{"type":"error","error":{"type":"authentication_error","message":"Invalid bearer token"}}'
+RATE_LIMIT_BODY = b'{"error":{"type":"rate_limit_error","message":"Rate limited. Please try again later."}}'
+
+
+def fetch(server: LoopbackServer, environ: dict[str, str], ca_file: str, **options: Any) -> UsageData:
+    return get_usage(api_url=server.url, verify=ca_file, environ=environ, **options)
+
+
+def failure(server: LoopbackServer, environ: dict[str, str], ca_file: str, **options: Any) -> Exception:
+    with pytest.raises(claude_usage.ClaudeUsageError) as caught:
+        fetch(server, environ, ca_file, **options)
+    assert [] == secret_places(caught.value)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["pro_max.json", "extra_usage_on.json", "extra_usage_off.json", "with_limits.json", "enterprise_all_null.json", "unknown_keys.json"],
+)
+def test_realistic_bodies_parse(https_server: LoopbackServer, environ: dict[str, str], ca_file: str, name: str) -> None:
+    """Each realistic body comes back as the UsageData it parses to."""
+    https_server.answer = respond(200, fixture_body(name))
+    assert UsageData.from_json(fixture_body(name)) == fetch(https_server, environ, ca_file)
+
+
+def test_request_carries_exactly_the_documented_headers(https_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:
+    """One GET with the bearer token, the beta header, JSON, identity encoding and an honest User-Agent."""
+    https_server.answer = respond(200, fixture_body("pro_max.json"))
+    fetch(https_server, environ, ca_file)
+    assert 1 == https_server.request_count
+    request = https_server.requests[0]
+    assert ("GET", "/api/oauth/usage") == (request.method, request.target)
+    expected = {
+        "authorization": f"Bearer {ACCESS_TOKEN}",
+        "anthropic-beta": "oauth-2025-04-20",
+        "accept": "application/json",
+        "accept-encoding": "identity",
+        "user-agent": f"claude-usage-python/{claude_usage.__version__}",
+    }
+    assert expected == {name: request.headers.get(name) for name in expected}
+
+
+def test_client_reuses_its_connection(https_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:
+    """A UsageClient polls over one kept-alive connection, reading the credentials afresh each time."""
+    https_server.answer = respond(200, fixture_body("pro_max.json"))
+    with UsageClient(api_url=https_server.url, verify=ca_file, environ=environ) as client:
+        results = [client.get_usage() for _ in range(3)]
+    assert (3, 1) == (https_server.request_count, https_server.connections)
+    assert results[0] == results[2]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error_type", "kind"),
+    [
+        (401, UNAUTHORIZED_BODY, UnauthorizedError, "Unauthorized"),
+        (403, SCOPE_BODY, InsufficientScopeError, "InsufficientScope"),
+        (403, b'{"type":"error","error":{"type":"permission_error","message":"nope"}}', ForbiddenError, "Forbidden"),
+        (429, RATE_LIMIT_BODY, RateLimitedError, "RateLimited"),
+        (500, b'{"type":"error","error":{"type":"api_error","message":"Internal"}}', ServerError, "Server"),
+        (503, b"", ServerError, "Server"),
+        (418, b"teapot", UnexpectedStatusError, "UnexpectedStatus"),
+    ],
+)
+def test_error_statuses_map_to_typed_errors(
+    https_server: LoopbackServer, environ: dict[str, str], ca_file: str, status: int, body: bytes, error_type: type, kind: str
+) -> None:
+    """Each status becomes its own ApiError subclass with a stable kind and a hint."""
+    https_server.answer = respond(status, body)
+    error = failure(https_server, environ, ca_file)
+    assert (error_type, kind, True) == (type(error), error.kind, bool(error.hint))  # type: ignore[attr-defined]
+
+
+def test_scope_error_is_catchable_as_forbidden(https_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:
+    """The scope 403 is both an InsufficientScopeError and a ForbiddenError."""
+    https_server.answer = respond(403, SCOPE_BODY)
+    assert True is isinstance(failure(https_server, environ, ca_file), ForbiddenError)
+
+
+def test_scope_hint_names_the_environment_token(https_server: LoopbackServer, ca_file: str) -> None:
+    """When the token came from CLAUDE_CODE_OAUTH_TOKEN, the hint says so."""
+    https_server.answer = respond(403, SCOPE_BODY)
+    error = failure(https_server, {"CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-TEST-setup-token"}, ca_file)
+    assert True is ("CLAUDE_CODE_OAUTH_TOKEN" in error.hint)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [({"Retry-After": "3600"}, 3600.0), ({"Retry-After": "0"}, 0.0), ({"Retry-After": "soon"}, None), ({}, None)],
+)
+def test_retry_after_is_parsed(https_server: LoopbackServer, environ: dict[str, str], ca_file: str, header: dict[str, str], expected: float | None) -> None:
+    """429 carries Retry-After as seconds, or None when missing or garbage."""
+    https_server.answer = respond(429, RATE_LIMIT_BODY, header)
+    assert expected == failure(https_server, environ, ca_file).retry_after  # type: ignore[attr-defined]
+
+
+def test_retry_after_http_date_is_relative_to_now() -> None:
+    """An HTTP-date Retry-After becomes the seconds from now until then."""
+    assert 90.0 == parse_retry_after("Wed, 21 Oct 2015 07:29:30 GMT", now=1445412480.0)
+
+
+def test_redirect_is_not_followed(https_server: LoopbackServer, server_context: Any, environ: dict[str, str], ca_file: str) -> None:
+    """A 302 to another port is an UnexpectedStatusError and the target receives nothing."""
+    with LoopbackServer(server_context) as target:
+        https_server.answer = redirect(target.url)
+        error = failure(https_server, environ, ca_file)
+        assert (UnexpectedStatusError, 302, 0) == (type(error), error.status, target.request_count)  # type: ignore[attr-defined]
+
+
+def test_redirect_to_plain_http_is_not_followed(https_server: LoopbackServer, http_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:
+    """A redirect to plain HTTP sends nothing there."""
+    https_server.answer = redirect(http_server.url, 307)
+    failure(https_server, environ, ca_file)
+    assert 0 == http_server.request_count
+
+
+def test_server_slower_than_the_timeout(https_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:
+    """A server that never answers gives a NetworkError once the timeout passes."""
+    release = threading.Event()
+    https_server.answer = never_answer(release)
+    try:
+        error = failure(https_server, environ, ca_file, timeout=0.5)
+    finally:
+        release.set()
+    assert NetworkError is type(error)
+
+
+def test_trickling_server_cannot_stretch_the_deadline(https_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:
+    """Headers sent a byte at a time still end the call at the deadline (not per read)."""
+    https_server.answer = trickle_headers(interval=0.05)
+    assert NetworkError is type(failure(https_server, environ, ca_file, timeout=0.5))
+
+
+def test_connection_reset(https_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:
+    """A reset before the headers is a NetworkError."""
+    https_server.answer = reset_before_headers()
+    assert NetworkError is type(failure(https_server, environ, ca_file))
+
+
+@pytest.mark.parametrize("declare_length", [True, False])
+def test_huge_body_is_refused(https_server: LoopbackServer, environ: dict[str, str], ca_file: str, declare_length: bool) -> None:
+    """A 5 MiB body is a ParseError, whether or not its length was declared."""
+    https_server.answer = huge_body(declare_length=declare_length)
+    assert ParseError is type(failure(https_server, environ, ca_file))
+
+
+def test_compressed_body_is_refused(https_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:
+    """A gzip body is refused rather than decompressed."""
+    https_server.answer = gzip_bomb()
+    assert ParseError is type(failure(https_server, environ, ca_file))
+
+
+def test_html_with_status_200_is_a_parse_error(https_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:
+    """An HTML page served as 200 is a ParseError, not a crash."""
+    https_server.answer = respond(200, b"<html><body>Sign in</body></html>", content_type="text/html")
+    assert ParseError is type(failure(https_server, environ, ca_file))
+
+
+def test_expired_credentials_send_nothing(https_server: LoopbackServer, tmp_path: Path, ca_file: str) -> None:
+    """Expired credentials fail before any request reaches the server."""
+    write_credentials(tmp_path, credential_document(expires_at_ms=1000))
+    with pytest.raises(CredentialsExpiredError):
+        fetch(https_server, {"HOME": str(tmp_path)}, ca_file)
+    assert 0 == https_server.request_count
+
+
+def test_unknown_certificate_authority_is_rejected(https_server: LoopbackServer, environ: dict[str, str], tmp_path: Path) -> None:
+    """A server whose certificate our CA bundle does not vouch for gets nothing."""
+    other = tmp_path / "other.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    error = failure(https_server, environ, str(other))
+    assert (NetworkError, 0) == (type(error), https_server.request_count)
+
+
+def test_environment_ca_bundles_are_ignored(
+    https_server: LoopbackServer, environ: dict[str, str], ca_file: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE cannot swap the trusted CA."""
+    attacker = trustme.CA()
+    attacker_file = tmp_path / "attacker.pem"
+    attacker.cert_pem.write_to_path(str(attacker_file))
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    attacker.issue_cert("127.0.0.1").configure_cert(context)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(attacker_file))
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(attacker_file))
+    with LoopbackServer(context, respond(200, fixture_body("pro_max.json"))) as evil:
+        error = failure(evil, environ, ca_file)
+        assert (NetworkError, 0) == (type(error), evil.request_count)
+
+
+def test_netrc_cannot_replace_the_token(
+    https_server: LoopbackServer, environ: dict[str, str], ca_file: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A netrc entry for the host does not turn the request into Basic auth."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login attacker password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    (Path(environ["HOME"]) / ".netrc").write_text(netrc.read_text())
+    monkeypatch.setenv("HOME", environ["HOME"])
+    https_server.answer = respond(200, fixture_body("pro_max.json"))
+    fetch(https_server, environ, ca_file)
+    assert f"Bearer {ACCESS_TOKEN}" == https_server.requests[0].headers["authorization"]
+
+
+def test_ssl_key_log_file_stays_empty(
+    https_server: LoopbackServer, environ: dict[str, str], ca_file: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """SSLKEYLOGFILE gets no session keys from this library."""
+    keylog = tmp_path / "keys.log"
+    monkeypatch.setenv("SSLKEYLOGFILE", str(keylog))
+    https_server.answer = respond(200, fixture_body("pro_max.json"))
+    fetch(https_server, environ, ca_file)
+    assert (False, 1) == (keylog.exists() and keylog.stat().st_size > 0, https_server.request_count)
+
+
+def test_http_debuglevel_cannot_print_the_token(
+    https_server: LoopbackServer, environ: dict[str, str], ca_file: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """With http.client's global debuglevel raised, nothing printed holds the token."""
+    monkeypatch.setattr(http.client.HTTPConnection, "debuglevel", 1)
+    https_server.answer = respond(200, fixture_body("pro_max.json"))
+    fetch(https_server, environ, ca_file)
+    printed = capfd.readouterr()
+    assert False is any(secret in printed.out + printed.err for secret in SECRETS)
+
+
+@pytest.mark.parametrize("status", [200, 401, 429])
+def test_debug_logs_hold_no_token(
+    https_server: LoopbackServer, environ: dict[str, str], ca_file: str, caplog: pytest.LogCaptureFixture, status: int
+) -> None:
+    """Root and urllib3 log records at DEBUG hold no token, on success and failure."""
+    https_server.answer = respond(status, fixture_body("pro_max.json") if status == 200 else RATE_LIMIT_BODY)
+    with caplog.at_level(logging.DEBUG):
+        try:
+            fetch(https_server, environ, ca_file)
+        except claude_usage.ClaudeUsageError:
+            pass
+    logged = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
+    assert (True, False) == ("127.0.0.1" in logged, any(secret in logged for secret in SECRETS))
+
+
+def test_environment_url_must_be_loopback(https_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:
+    """CLAUDE_USAGE_API_URL naming a remote host is refused before anything is read or sent."""
+    environ["CLAUDE_USAGE_API_URL"] = "https://usage.example.com/api/oauth/usage"
+    with pytest.raises(ConfigurationError):
+        get_usage(verify=ca_file, environ=environ)
+
+
+def test_environment_url_on_loopback_is_used(https_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:
+    """CLAUDE_USAGE_API_URL may point at a loopback test server."""
+    environ["CLAUDE_USAGE_API_URL"] = https_server.url
+    https_server.answer = respond(200, fixture_body("pro_max.json"))
+    get_usage(verify=ca_file, environ=environ)
+    assert 1 == https_server.request_count
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://usage.example.com/x", "ftp://127.0.0.1/x", "https://user:pass@127.0.0.1/x", "not a url"],
+)
+def test_api_url_argument_is_checked(url: str) -> None:
+    """api_url must be https, or http on loopback, and carry no credentials."""
+    with pytest.raises(ConfigurationError):
+        UsageClient(api_url=url, environ={})
+
+
+def test_plain_http_on_loopback_is_allowed(http_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:
+    """A loopback http:// URL works for local development."""
+    http_server.answer = respond(200, fixture_body("pro_max.json"))
+    assert UsageData.from_json(fixture_body("pro_max.json")) == fetch(http_server, environ, ca_file)
+
+
+def test_verification_cannot_be_turned_off() -> None:
+    """verify=False is refused: there is no insecure mode."""
+    with pytest.raises(ConfigurationError):
+        UsageClient(verify=False, environ={})
