@@ -29,10 +29,17 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS), *_errors.__all__]
 
 if TYPE_CHECKING:
-    from claude_usage.client import DEFAULT_API_URL, UsageClient, get_usage
-    from claude_usage.credentials import CredentialSource, locate_credentials
-    from claude_usage.models import ExtraUsage, Limit, UsageData, UsagePeriod
-    from claude_usage.pace import is_on_pace
+    # `X as X`: explicit re-exports, so `from claude_usage import UsageData` passes mypy --strict.
+    from claude_usage.client import DEFAULT_API_URL as DEFAULT_API_URL
+    from claude_usage.client import UsageClient as UsageClient
+    from claude_usage.client import get_usage as get_usage
+    from claude_usage.credentials import CredentialSource as CredentialSource
+    from claude_usage.credentials import locate_credentials as locate_credentials
+    from claude_usage.models import ExtraUsage as ExtraUsage
+    from claude_usage.models import Limit as Limit
+    from claude_usage.models import UsageData as UsageData
+    from claude_usage.models import UsagePeriod as UsagePeriod
+    from claude_usage.pace import is_on_pace as is_on_pace
 
 
 def __getattr__(name: str) -> Any:
