@@ -47,18 +47,11 @@ struct cu_credential {
 cu_credential *cu_credential_alloc(size_t scope_count, size_t text_bytes);
 
 /*
- * Token validation shared by the JSON reader (fed decoded code points) and
- * cu_credential_from_token (fed bytes): RFC 6750 b64token, at most
- * CU_MAX_TOKEN_BYTES. cu_token_feed returns 0 once the token can no longer be
- * valid; cu_token_verdict gives CU_OK, CU_ERR_NOT_LOGGED_IN (empty) or CU_ERR_BAD_TOKEN.
+ * The one token rule, for the JSON reader (on the decoded string) and for
+ * cu_credential_from_token: RFC 6750 b64token, that is
+ * 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=", at most
+ * CU_MAX_TOKEN_BYTES. Returns CU_OK, CU_ERR_NOT_LOGGED_IN (empty) or CU_ERR_BAD_TOKEN.
  */
-typedef struct {
-    size_t length;
-    int in_padding;
-    int bad;
-} cu_token_check;
-
-int cu_token_feed(cu_token_check *check, uint32_t c);
-int cu_token_verdict(const cu_token_check *check);
+int cu_token_status(const char *token, size_t len);
 
 #endif

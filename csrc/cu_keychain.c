@@ -1,5 +1,33 @@
-/* Keychain credential source: macOS only (the keychain helper replaces this stub). */
+/*
+ * Keychain credential source (macOS).
+ *
+ * Claude Code writes its login item with /usr/bin/security, so that binary is in
+ * the item's ACL and reads the secret without a panel; an in-process read from
+ * any other binary (python) makes macOS ask, every time Claude Code rewrites the
+ * item. Hence two steps:
+ *   locate: an attribute-only SecItemCopyMatching per service name, in order; it
+ *           does not touch the secret, so the ACL (and its panel) is not involved;
+ *   read:   CU_KEYCHAIN_AUTO spawns `security find-generic-password ... -w`;
+ *           CU_KEYCHAIN_FRAMEWORK asks Security.framework for the data, accepting
+ *           the panel (it names the calling application).
+ *
+ * Tests build the macOS branch on Linux against a Security.framework double
+ * (tests/keychain_double, -DCU_KEYCHAIN_DOUBLE) with CU_SECURITY_TOOL pointing
+ * at a fake tool. Elsewhere the source is unsupported.
+ */
+#if defined(__APPLE__) || defined(CU_KEYCHAIN_DOUBLE)
+#define CU_KEYCHAIN_NATIVE 1
+/* Feature macros must precede the first #include: they decide what libc declares. */
+#if defined(__APPLE__)
+#define _DARWIN_C_SOURCE 1 /* POSIX_SPAWN_CLOEXEC_DEFAULT */
+#elif !defined(_GNU_SOURCE)
+#define _GNU_SOURCE 1 /* pipe2, and kill/waitpid/clock_gettime under -std=c99 */
+#endif
+#endif
+
 #include "cu_internal.h"
+
+#if !defined(CU_KEYCHAIN_NATIVE)
 
 int cu_read_credential_keychain(int mode, const char *const *services, size_t service_count,
                                 const char *account, int timeout_ms,
@@ -9,3 +37,514 @@ int cu_read_credential_keychain(int mode, const char *const *services, size_t se
     *out = NULL;
     return cu_fail(err, CU_ERR_UNSUPPORTED);
 }
+
+#else
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CoreFoundation/CoreFoundation.h>
+#include <Security/Security.h>
+
+#if defined(__APPLE__)
+#include <crt_externs.h>
+/* A bundle cannot link against `environ`; the process's table is reached this way. */
+#define cu_environ() (*_NSGetEnviron())
+#else
+extern char **environ;
+#define cu_environ() (environ)
+#endif
+
+#ifndef CU_SECURITY_TOOL
+#define CU_SECURITY_TOOL "/usr/bin/security"
+#endif
+#define CU_KEYCHAIN_DEFAULT_TIMEOUT_MS 5000
+/* security exits with the low byte of the OSStatus: 44 is errSecItemNotFound (-25300). */
+#define CU_TOOL_EXIT_NOT_FOUND 44
+#define CU_TOOL_FIRST_CHUNK ((size_t)4096)
+
+/* --- error recording --------------------------------------------------------- */
+
+static int keychain_fail(cu_error *err, int status, OSStatus os_status, int interactive)
+{
+    cu_fail(err, status);
+    if (err != NULL) {
+        err->os_status = (int)os_status;
+        err->interactive = interactive;
+    }
+    return status;
+}
+
+/* -25300 is "not found" whichever step said it; any other OSStatus is a Keychain failure. */
+static int os_status_fail(cu_error *err, OSStatus os_status, int interactive)
+{
+    int status = os_status == errSecItemNotFound ? CU_ERR_NOT_FOUND : CU_ERR_KEYCHAIN;
+    return keychain_fail(err, status, os_status, interactive);
+}
+
+static int errno_fail(cu_error *err, int status, int error_number)
+{
+    cu_fail(err, status);
+    if (err != NULL)
+        err->sys_errno = error_number;
+    return status;
+}
+
+/* --- Security.framework ------------------------------------------------------ */
+
+/* NULL when the text is not UTF-8 (or memory ran out: CF does not say which). */
+static CFStringRef cf_string(const char *text)
+{
+    return CFStringCreateWithCString(kCFAllocatorDefault, text, kCFStringEncodingUTF8);
+}
+
+static CFDictionaryRef item_query(CFStringRef service, CFStringRef account, int want_data)
+{
+    const void *keys[] = { kSecClass, kSecAttrService, kSecAttrAccount, kSecMatchLimit, kSecReturnData };
+    const void *values[] = { kSecClassGenericPassword, service, account, kSecMatchLimitOne, kCFBooleanTrue };
+    /* Without kSecReturnData (the last pair) the query reads attributes only. */
+    CFIndex count = want_data ? 5 : 4;
+    return CFDictionaryCreate(kCFAllocatorDefault, keys, values, count,
+                              &kCFTypeDictionaryKeyCallBacks, &kCFTypeDictionaryValueCallBacks);
+}
+
+/*
+ * Runs one query for (service, account). want_data: *data receives the item's
+ * CFData (the caller releases it). CU_OK, CU_ERR_NOT_FOUND, or an error.
+ */
+static int query_item(const char *service_name, CFStringRef account, int want_data,
+                      CFDataRef *data, cu_error *err)
+{
+    CFStringRef service = NULL;
+    CFDictionaryRef query = NULL;
+    CFTypeRef result = NULL;
+    OSStatus os_status;
+    int status;
+
+    service = cf_string(service_name);
+    if (service == NULL) {
+        status = keychain_fail(err, CU_ERR_KEYCHAIN, errSecParam, 0);
+        goto cleanup;
+    }
+    query = item_query(service, account, want_data);
+    if (query == NULL) {
+        status = cu_fail(err, CU_ERR_NO_MEMORY);
+        goto cleanup;
+    }
+    os_status = SecItemCopyMatching(query, want_data ? &result : NULL);
+    if (os_status != errSecSuccess) {
+        status = os_status_fail(err, os_status, want_data);
+        goto cleanup;
+    }
+    if (want_data) {
+        if (result == NULL || CFGetTypeID(result) != CFDataGetTypeID()) {
+            status = keychain_fail(err, CU_ERR_KEYCHAIN, errSecInternalComponent, want_data);
+            goto cleanup;
+        }
+        *data = (CFDataRef)result;
+        result = NULL; /* now the caller's to release */
+    }
+    status = cu_fail(err, CU_OK);
+
+cleanup:
+    if (result != NULL)
+        CFRelease(result);
+    if (query != NULL)
+        CFRelease(query);
+    if (service != NULL)
+        CFRelease(service);
+    return status;
+}
+
+/* The first service with an item for the account, in the caller's order. */
+static int locate(const char *const *services, size_t count, CFStringRef account,
+                  size_t *found, cu_error *err)
+{
+    size_t i;
+    int status = cu_fail(err, CU_ERR_NOT_FOUND);
+    for (i = 0; i < count && status == CU_ERR_NOT_FOUND; i++) {
+        status = query_item(services[i], account, 0, NULL, err);
+        if (status == CU_OK)
+            *found = i;
+    }
+    return status;
+}
+
+/* Copies the bytes out of the framework's CFData, which we cannot wipe, into a buffer we do. */
+static int read_with_framework(const char *service, CFStringRef account,
+                               cu_credential **out, cu_error *err)
+{
+    CFDataRef data = NULL;
+    char *copy = NULL;
+    size_t len = 0;
+    CFIndex length;
+    int status = query_item(service, account, 1, &data, err);
+
+    if (status != CU_OK)
+        goto cleanup;
+    length = CFDataGetLength(data);
+    if (length < 0 || (size_t)length > CU_MAX_FILE_BYTES) {
+        status = cu_fail(err, CU_ERR_TOO_LARGE);
+        goto cleanup;
+    }
+    len = (size_t)length;
+    copy = malloc(len + 1);
+    if (copy == NULL) {
+        status = cu_fail(err, CU_ERR_NO_MEMORY);
+        goto cleanup;
+    }
+    if (len != 0)
+        memcpy(copy, CFDataGetBytePtr(data), len);
+    status = cu_parse_credential_json(copy, len, out, err);
+
+cleanup:
+    cu_free_secret(copy, len + 1);
+    if (data != NULL)
+        CFRelease(data);
+    return status;
+}
+
+/* --- the security tool ------------------------------------------------------- */
+
+/* A buffer of secret bytes: every copy made while growing it is wiped. */
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+} cu_secret_buffer;
+
+static int buffer_grow(cu_secret_buffer *b)
+{
+    size_t cap = b->cap == 0 ? CU_TOOL_FIRST_CHUNK : b->cap * 2;
+    char *bigger;
+    if (cap > CU_MAX_FILE_BYTES + 1)
+        cap = CU_MAX_FILE_BYTES + 1; /* one byte past the limit is how overflow shows */
+    bigger = malloc(cap);
+    if (bigger == NULL)
+        return -1;
+    if (b->len != 0)
+        memcpy(bigger, b->data, b->len);
+    cu_free_secret(b->data, b->cap); /* not realloc: it would free the old copy unwiped */
+    b->data = bigger;
+    b->cap = cap;
+    return 0;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void kill_and_reap(pid_t pid)
+{
+    (void)kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+}
+
+/*
+ * Waits for the child until the deadline. 1: reaped, *wait_status set; 0: still
+ * running at the deadline; -1: not our child any more (a SIGCHLD handler or
+ * SIG_IGN reaped it), so its exit status is unknown.
+ */
+static int reap_by(pid_t pid, long long deadline, int *wait_status)
+{
+    const struct timespec pause = { 0, 2 * 1000 * 1000 };
+    for (;;) {
+        pid_t r = waitpid(pid, wait_status, WNOHANG);
+        if (r == pid)
+            return 1;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (now_ms() >= deadline)
+            return 0;
+        if (r == 0)
+            (void)nanosleep(&pause, NULL);
+    }
+}
+
+/* Moves fd above stdin/stdout/stderr, so the child's dup2 onto 0-2 never meets it. */
+static int above_stdio(int fd)
+{
+    int moved;
+    if (fd > STDERR_FILENO)
+        return fd;
+    moved = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+    close(fd);
+    return moved;
+}
+
+/* A pipe whose ends do not leak into processes other threads start meanwhile. */
+static int cloexec_pipe(int fds[2])
+{
+#if defined(__APPLE__)
+    /* No pipe2 on macOS: a fork in another thread between these calls may inherit
+       the ends (our spawn itself uses POSIX_SPAWN_CLOEXEC_DEFAULT). */
+    if (pipe(fds) != 0)
+        return -1;
+    if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 || fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0)
+        goto fail;
+#else
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+#endif
+    fds[0] = above_stdio(fds[0]);
+    fds[1] = above_stdio(fds[1]);
+    if (fds[0] >= 0 && fds[1] >= 0)
+        return 0;
+#if defined(__APPLE__)
+fail:
+#endif
+    {
+        int saved = errno;
+        if (fds[0] >= 0)
+            close(fds[0]);
+        if (fds[1] >= 0)
+            close(fds[1]);
+        errno = saved;
+    }
+    return -1;
+}
+
+/* Starts the tool with stdout on a pipe, stdin and stderr on /dev/null; no shell. */
+static int spawn_tool(const char *service, const char *account, pid_t *pid, int *read_fd, cu_error *err)
+{
+    char tool[] = CU_SECURITY_TOOL;
+    char command[] = "find-generic-password", s_flag[] = "-s", a_flag[] = "-a", w_flag[] = "-w";
+    char *argv[8];
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    sigset_t no_signals, default_signals;
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    int fds[2];
+    int rc;
+
+    argv[0] = tool;
+    argv[1] = command;
+    argv[2] = s_flag;
+    argv[3] = (char *)service; /* posix_spawn's prototype predates const; it does not write */
+    argv[4] = a_flag;
+    argv[5] = (char *)account;
+    argv[6] = w_flag;
+    argv[7] = NULL;
+
+    if (cloexec_pipe(fds) != 0)
+        return errno_fail(err, CU_ERR_SPAWN, errno);
+    rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return errno_fail(err, CU_ERR_SPAWN, rc);
+    }
+    rc = posix_spawnattr_init(&attributes);
+    if (rc != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        close(fds[0]);
+        close(fds[1]);
+        return errno_fail(err, CU_ERR_SPAWN, rc);
+    }
+#if defined(POSIX_SPAWN_CLOEXEC_DEFAULT)
+    flags |= POSIX_SPAWN_CLOEXEC_DEFAULT; /* the child gets only the fds named below */
+#endif
+    /* The caller's blocked signals and ignored SIGPIPE (python ignores it) must not reach the tool. */
+    sigemptyset(&no_signals);
+    sigemptyset(&default_signals);
+    sigaddset(&default_signals, SIGPIPE);
+    if ((rc = posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO)) == 0
+        && (rc = posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0)) == 0
+        && (rc = posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0)) == 0
+        && (rc = posix_spawnattr_setsigmask(&attributes, &no_signals)) == 0
+        && (rc = posix_spawnattr_setsigdefault(&attributes, &default_signals)) == 0
+        && (rc = posix_spawnattr_setflags(&attributes, flags)) == 0)
+        rc = posix_spawn(pid, tool, &actions, &attributes, argv, cu_environ());
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    if (rc != 0) {
+        close(fds[0]);
+        return errno_fail(err, CU_ERR_SPAWN, rc);
+    }
+    *read_fd = fds[0];
+    return CU_OK;
+}
+
+/* Reads fd to EOF into out, until the deadline and at most CU_MAX_FILE_BYTES. */
+static int read_until_eof(int fd, long long deadline, cu_secret_buffer *out, cu_error *err)
+{
+    for (;;) {
+        struct pollfd ready;
+        long long left = deadline - now_ms();
+        ssize_t n;
+        int r;
+
+        if (left <= 0)
+            return cu_fail(err, CU_ERR_TIMEOUT);
+        ready.fd = fd;
+        ready.events = POLLIN;
+        ready.revents = 0;
+        r = poll(&ready, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (r < 0 && errno != EINTR)
+            return errno_fail(err, CU_ERR_IO, errno);
+        if (r <= 0)
+            continue;
+        if (out->len == out->cap && buffer_grow(out) != 0)
+            return cu_fail(err, CU_ERR_NO_MEMORY);
+        n = read(fd, out->data + out->len, out->cap - out->len);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return errno_fail(err, CU_ERR_IO, errno);
+        }
+        if (n == 0)
+            return CU_OK;
+        out->len += (size_t)n;
+        if (out->len > CU_MAX_FILE_BYTES)
+            return cu_fail(err, CU_ERR_TOO_LARGE);
+    }
+}
+
+/* Runs the tool for one item; on CU_OK, out holds its whole standard output. */
+static int run_tool(const char *service, const char *account, int timeout_ms,
+                    cu_secret_buffer *out, cu_error *err)
+{
+    long long deadline = now_ms() + timeout_ms;
+    pid_t pid;
+    int fd, wait_status = 0, reaped, status;
+
+    status = spawn_tool(service, account, &pid, &fd, err);
+    if (status != CU_OK)
+        return status;
+    status = read_until_eof(fd, deadline, out, err);
+    close(fd);
+    if (status != CU_OK) {
+        kill_and_reap(pid);
+        return status;
+    }
+    /* EOF is not exit: a tool that closed stdout and hangs still meets the deadline. */
+    reaped = reap_by(pid, deadline, &wait_status);
+    if (reaped == 0) {
+        kill_and_reap(pid);
+        return cu_fail(err, CU_ERR_TIMEOUT);
+    }
+    if (reaped < 0 || (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0))
+        return cu_fail(err, CU_OK); /* unknown status: let the output speak for itself */
+    if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == CU_TOOL_EXIT_NOT_FOUND)
+        return keychain_fail(err, CU_ERR_NOT_FOUND, errSecItemNotFound, 0);
+    cu_fail(err, CU_ERR_TOOL_FAILED);
+    if (err != NULL) /* a signal is reported the way shells do: 128 + its number */
+        err->exit_code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
+    return CU_ERR_TOOL_FAILED;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Where the hex digits start if text is hex (optionally 0x-prefixed, even length), else -1. */
+static long hex_start(const char *text, size_t len)
+{
+    size_t start = (len >= 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) ? 2 : 0;
+    size_t i;
+    if (len == start || (len - start) % 2 != 0)
+        return -1;
+    for (i = start; i < len; i++)
+        if (hex_value(text[i]) < 0)
+            return -1;
+    return (long)start;
+}
+
+static int starts_like_json(const char *text, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
+        i++;
+    return i < len && text[i] == '{';
+}
+
+/* security -w prints the value and a newline, in hex when the value has non-printable bytes. */
+static int parse_tool_output(const char *text, size_t len, cu_credential **out, cu_error *err)
+{
+    long start;
+    if (len != 0 && text[len - 1] == '\n')
+        len--;
+    start = starts_like_json(text, len) ? -1 : hex_start(text, len);
+    if (start >= 0) {
+        size_t decoded_len = (len - (size_t)start) / 2, i;
+        char *decoded = malloc(decoded_len + 1);
+        int status;
+        if (decoded == NULL)
+            return cu_fail(err, CU_ERR_NO_MEMORY);
+        for (i = 0; i < decoded_len; i++)
+            decoded[i] = (char)(hex_value(text[start + 2 * i]) * 16 + hex_value(text[start + 2 * i + 1]));
+        status = cu_parse_credential_json(decoded, decoded_len, out, err);
+        cu_free_secret(decoded, decoded_len + 1);
+        return status;
+    }
+    return cu_parse_credential_json(text, len, out, err);
+}
+
+static int read_with_tool(const char *service, const char *account, int timeout_ms,
+                          cu_credential **out, cu_error *err)
+{
+    cu_secret_buffer output = { NULL, 0, 0 };
+    int status = run_tool(service, account, timeout_ms, &output, err);
+    if (status == CU_OK)
+        status = parse_tool_output(output.data != NULL ? output.data : "", output.len, out, err);
+    cu_free_secret(output.data, output.cap);
+    return status;
+}
+
+/* --- the API ----------------------------------------------------------------- */
+
+int cu_read_credential_keychain(int mode, const char *const *services, size_t service_count,
+                                const char *account, int timeout_ms,
+                                cu_credential **out, cu_error *err)
+{
+    CFStringRef account_ref = NULL;
+    size_t found = 0, i;
+    int status;
+
+    *out = NULL;
+    if ((mode != CU_KEYCHAIN_AUTO && mode != CU_KEYCHAIN_FRAMEWORK) || account == NULL
+        || (services == NULL && service_count != 0))
+        return keychain_fail(err, CU_ERR_KEYCHAIN, errSecParam, 0);
+    for (i = 0; i < service_count; i++)
+        if (services[i] == NULL)
+            return keychain_fail(err, CU_ERR_KEYCHAIN, errSecParam, 0);
+    if (timeout_ms <= 0)
+        timeout_ms = CU_KEYCHAIN_DEFAULT_TIMEOUT_MS;
+
+    account_ref = cf_string(account);
+    if (account_ref == NULL)
+        return keychain_fail(err, CU_ERR_KEYCHAIN, errSecParam, 0);
+    status = locate(services, service_count, account_ref, &found, err);
+    if (status == CU_OK) {
+        if (mode == CU_KEYCHAIN_AUTO)
+            status = read_with_tool(services[found], account, timeout_ms, out, err);
+        else
+            status = read_with_framework(services[found], account_ref, out, err);
+    }
+    CFRelease(account_ref);
+    return status;
+}
+
+#endif

@@ -5,6 +5,7 @@ Everything above this module sees typed Python; the ``Any`` of cffi stays here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -12,13 +13,33 @@ from typing import Any
 from claude_usage._lib import ffi, lib
 from claude_usage.errors import (
     ClaudeUsageError,
+    CredentialError,
     CredentialsNotFoundError,
     CredentialsPermissionError,
     CredentialsUnreadableError,
+    KeychainAccessDeniedError,
+    KeychainError,
+    KeychainInteractionRequiredError,
+    KeychainUnavailableError,
     ParseError,
 )
 
-__all__ = ["CredentialInfo", "NativeCredential", "from_token", "parse_json", "read_file"]
+__all__ = [
+    "KEYCHAIN_AUTO",
+    "KEYCHAIN_FRAMEWORK",
+    "CredentialInfo",
+    "NativeCredential",
+    "from_token",
+    "parse_json",
+    "read_file",
+    "read_keychain",
+    "wipe_bytes",
+]
+
+#: Modes of read_keychain: locate, then read through /usr/bin/security (never prompts),
+#: or read in-process with Security.framework (macOS may show an Allow/Deny panel).
+KEYCHAIN_AUTO: int = lib.CU_KEYCHAIN_AUTO
+KEYCHAIN_FRAMEWORK: int = lib.CU_KEYCHAIN_FRAMEWORK
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +62,18 @@ class NativeCredential:
         self.info = _info(cdata)
 
     def authorization(self) -> bytes:
-        """The ``Authorization`` header value; the caller drops it as soon as it is sent."""
+        """The ``Authorization`` header value, a fresh object the caller wipes once it is sent."""
         if self._cdata is None:
             raise ValueError("credential already released")
         length = ffi.new("size_t *")
         token = lib.cu_credential_token(self._cdata, length)
-        return b"Bearer " + ffi.buffer(token, length[0])[:]
+        # Exactly one Python copy of the token: a zero-filled bytes object that C bytes are
+        # copied into. `b"Bearer " + ffi.buffer(...)[:]` would leave a second, unwipeable one.
+        header = bytes(len(_BEARER) + length[0])
+        view = ffi.from_buffer(header)
+        ffi.memmove(view, _BEARER, len(_BEARER))
+        ffi.memmove(view + len(_BEARER), token, length[0])
+        return header
 
     def close(self) -> None:
         """Wipe and free the C buffers now, not whenever the garbage collector runs."""
@@ -70,6 +97,23 @@ class NativeCredential:
         return f"<NativeCredential {state}>"
 
 
+_BEARER = b"Bearer "
+
+
+def wipe_bytes(secret: bytes | bytearray) -> None:
+    """Overwrite a secret's bytes with zeros in place, ``bytes`` included.
+
+    Only for objects this library created and alone refers to (the header value from
+    ``authorization()``, and the header line and request head that http.client builds from it;
+    see ``_http``). Writing into a ``bytes`` breaks its immutability, which is safe exactly
+    when nothing else can observe the object: such a bytes is never hashed or used as a dict
+    key, and is dropped right after. CPython shares only the empty and the one-byte bytes
+    objects (singletons), so those are never written to.
+    """
+    if len(secret) > 1:
+        ffi.memmove(ffi.from_buffer(secret), bytes(len(secret)), len(secret))
+
+
 def read_file(path: str) -> NativeCredential:
     """Read, parse and validate a credential file in C."""
     return _call(lib.cu_read_credential_file, path.encode("utf-8", "surrogateescape"), where=path)
@@ -88,9 +132,27 @@ def from_token(token: str) -> NativeCredential:
         raise ParseError(
             "CLAUDE_CODE_OAUTH_TOKEN holds characters a token cannot have", hint=_TOKEN_HINT
         ) from None
-    return _call(lib.cu_credential_from_token, raw, len(raw), where="CLAUDE_CODE_OAUTH_TOKEN")
+    try:
+        return _call(lib.cu_credential_from_token, raw, len(raw), where="CLAUDE_CODE_OAUTH_TOKEN")
+    finally:
+        wipe_bytes(raw)  # our encoded copy; the str in os.environ is beyond reach (SECURITY.md)
 
 
+def read_keychain(mode: int, services: Sequence[str], account: str, timeout_ms: int) -> NativeCredential:
+    """Read the login from the first of ``services`` that holds an item for ``account`` (macOS)."""
+    names = [ffi.new("char[]", name.encode("utf-8", "surrogateescape")) for name in services]
+    return _call(
+        lib.cu_read_credential_keychain,
+        mode,
+        ffi.new("const char *[]", names),
+        len(names),
+        account.encode("utf-8", "surrogateescape"),
+        timeout_ms,
+        where=_KEYCHAIN,
+    )
+
+
+_KEYCHAIN = "the login Keychain"
 _TOKEN_HINT = "the token may only hold A-Z a-z 0-9 - . _ ~ + / and trailing =; run `claude` to log in again"
 
 
@@ -161,6 +223,43 @@ def _error(status: int, err: Any, where: str) -> ClaudeUsageError:
         return ParseError(f"{where}: field {field!r} has the wrong type")
     if status == lib.CU_ERR_BAD_TOKEN:
         return ParseError(f"{where}: the access token is malformed", hint=_TOKEN_HINT)
+    if status == lib.CU_ERR_KEYCHAIN:
+        return _keychain_error(int(err.os_status), bool(err.interactive), where)
+    if status == lib.CU_ERR_TIMEOUT:
+        return KeychainUnavailableError(f"{where}: {_TOOL} did not answer in time and was stopped")
+    if status == lib.CU_ERR_SPAWN:
+        return KeychainUnavailableError(f"{where}: cannot run {_TOOL}{errno_text}")
+    if status == lib.CU_ERR_TOOL_FAILED:
+        return KeychainUnavailableError(f"{where}: {_TOOL} failed with exit code {err.exit_code}")
     if status == lib.CU_ERR_UNSUPPORTED:
         return CredentialsUnreadableError(f"{where}: not supported on this platform")
     return CredentialsUnreadableError(f"{where}: unexpected native status {status}")
+
+
+_TOOL = "/usr/bin/security"
+_ITEM_NOT_FOUND = -25300
+_AUTH_FAILED = -25293
+_USER_CANCELED = -128
+_INTERACTION_REQUIRED = frozenset({-25308, -25315, -25320})  # not allowed / required / dark wake
+_NO_KEYCHAIN = frozenset({-25291, -25294, -25307})  # not available / no such keychain / no default
+
+
+def _keychain_error(os_status: int, interactive: bool, where: str) -> CredentialError:
+    """Map a Keychain OSStatus; ``interactive``: the failing call was allowed to show a panel.
+
+    errSecAuthFailed means the user said no only where a panel could appear; from the
+    non-interactive locate step it means a panel would have been needed.
+    """
+    if os_status == _ITEM_NOT_FOUND:
+        return CredentialsNotFoundError(f"no Claude Code credentials in {where}")
+    if os_status in _INTERACTION_REQUIRED or (os_status == _AUTH_FAILED and not interactive):
+        return KeychainInteractionRequiredError(
+            f"{where} needs user interaction to be read (OSStatus {os_status})", os_status=os_status
+        )
+    if os_status in (_USER_CANCELED, _AUTH_FAILED):
+        return KeychainAccessDeniedError(
+            f"access to {where} was denied (OSStatus {os_status})", os_status=os_status
+        )
+    if os_status in _NO_KEYCHAIN:
+        return KeychainUnavailableError(f"{where} is not available (OSStatus {os_status})", os_status=os_status)
+    return KeychainError(f"{where} failed (OSStatus {os_status})", os_status=os_status)

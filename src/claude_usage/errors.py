@@ -120,7 +120,9 @@ class KeychainError(CredentialError):
     """The macOS Keychain refused to give the login; ``os_status`` is its OSStatus, if it gave one."""
 
     kind = "Keychain"
-    default_hint = "open Keychain Access and check the 'Claude Code-credentials' item, or run `claude` to log in again"
+    default_hint = (
+        "open Keychain Access and check the 'Claude Code-credentials' item, or run `claude` to log in again"
+    )
 
     def __init__(self, message: str, *, os_status: int | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)

@@ -1,0 +1,104 @@
+/*
+ * Reads the credential file: open (following symlinks), fstat that very
+ * descriptor, then a bounded read into a buffer this function owns and wipes.
+ */
+#if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
+#undef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* O_CLOEXEC */
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "cu_internal.h"
+
+static int fail_errno(cu_error *err, int e)
+{
+    int status;
+    switch (e) {
+    case ENOENT:
+    case ENOTDIR:
+        status = CU_ERR_NOT_FOUND;
+        break;
+    case EACCES:
+    case EPERM:
+        status = CU_ERR_PERMISSION;
+        break;
+    case EISDIR:
+        status = CU_ERR_IS_DIRECTORY;
+        break;
+    default:
+        status = CU_ERR_IO;
+        break;
+    }
+    cu_fail(err, status);
+    if (err != NULL)
+        err->sys_errno = e;
+    return status;
+}
+
+int cu_read_credential_file(const char *path, cu_credential **out, cu_error *err)
+{
+    /* O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one. */
+    int fd = -1, status;
+    struct stat st;
+    char *buf = NULL;
+    size_t size = 0, got = 0;
+
+    *out = NULL;
+    do
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return fail_errno(err, errno);
+
+    if (fstat(fd, &st) != 0) {
+        status = fail_errno(err, errno);
+        goto cleanup;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        status = cu_fail(err, CU_ERR_IS_DIRECTORY);
+        goto cleanup;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        status = cu_fail(err, CU_ERR_NOT_REGULAR);
+        goto cleanup;
+    }
+    if (st.st_size < 0 || (unsigned long long)st.st_size > (unsigned long long)CU_MAX_FILE_BYTES) {
+        status = cu_fail(err, CU_ERR_TOO_LARGE);
+        goto cleanup;
+    }
+
+    /* At most the size fstat saw: a file growing meanwhile cannot push us past the limit. */
+    size = (size_t)st.st_size;
+    buf = malloc(size ? size : 1);
+    if (buf == NULL) {
+        status = cu_fail(err, CU_ERR_NO_MEMORY);
+        goto cleanup;
+    }
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            status = fail_errno(err, errno);
+            goto cleanup;
+        }
+        if (n == 0)
+            break; /* shrank since fstat: parse what is there */
+        got += (size_t)n;
+    }
+    close(fd);
+    fd = -1;
+    status = cu_parse_credential_json(buf, got, out, err);
+
+cleanup:
+    cu_free_secret(buf, size ? size : 1);
+    if (fd >= 0)
+        close(fd);
+    return status;
+}

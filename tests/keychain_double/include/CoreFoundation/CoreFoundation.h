@@ -1,0 +1,49 @@
+/*
+ * Test double of the slice of CoreFoundation that csrc/cu_keychain.c uses.
+ *
+ * Each CF type is a distinct incomplete struct, as in Apple's headers, so passing
+ * a CFStringRef where a CFDataRef belongs fails to compile here too. The
+ * implementation (../security_double.c) counts every object it creates and
+ * releases; see ../kcd_control.h.
+ */
+#ifndef KCD_COREFOUNDATION_H
+#define KCD_COREFOUNDATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef const void *CFTypeRef;
+typedef long CFIndex;
+typedef unsigned long CFTypeID;
+typedef unsigned char Boolean;
+typedef unsigned char UInt8;
+typedef uint32_t CFStringEncoding;
+
+typedef const struct kcd_CFAllocator *CFAllocatorRef;
+typedef const struct kcd_CFString *CFStringRef;
+typedef const struct kcd_CFData *CFDataRef;
+typedef const struct kcd_CFDictionary *CFDictionaryRef;
+typedef const struct kcd_CFBoolean *CFBooleanRef;
+
+/* Apple's structs hold callback pointers; the double only compares addresses. */
+typedef struct { CFIndex version; } CFDictionaryKeyCallBacks;
+typedef struct { CFIndex version; } CFDictionaryValueCallBacks;
+
+#define kCFStringEncodingUTF8 ((CFStringEncoding)0x08000100)
+
+extern const CFAllocatorRef kCFAllocatorDefault;
+extern const CFBooleanRef kCFBooleanTrue;
+extern const CFDictionaryKeyCallBacks kCFTypeDictionaryKeyCallBacks;
+extern const CFDictionaryValueCallBacks kCFTypeDictionaryValueCallBacks;
+
+CFStringRef CFStringCreateWithCString(CFAllocatorRef alloc, const char *cStr, CFStringEncoding encoding);
+CFDictionaryRef CFDictionaryCreate(CFAllocatorRef allocator, const void **keys, const void **values,
+                                   CFIndex numValues, const CFDictionaryKeyCallBacks *keyCallBacks,
+                                   const CFDictionaryValueCallBacks *valueCallBacks);
+CFIndex CFDataGetLength(CFDataRef theData);
+const UInt8 *CFDataGetBytePtr(CFDataRef theData);
+CFTypeID CFGetTypeID(CFTypeRef cf);
+CFTypeID CFDataGetTypeID(void);
+void CFRelease(CFTypeRef cf);
+
+#endif

@@ -1,0 +1,407 @@
+/*
+ * Security.framework / CoreFoundation test double: just the functions and
+ * constants csrc/cu_keychain.c uses, with behaviour set through kcd_control.h.
+ *
+ * Every CF object carries a header with a reference count. Objects that reach
+ * zero stay allocated (marked dead) until kcd_reset, so a second CFRelease of
+ * the same pointer is detected and counted instead of corrupting the heap.
+ * CFRelease(NULL) and releasing a constant are counted as bad releases too:
+ * real CoreFoundation crashes on the first and corrupts state on the second.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <Security/Security.h>
+
+#include "kcd_control.h"
+
+enum { KCD_MAGIC = 0x4b434430u, KCD_MAX_ITEMS = 16, KCD_MAX_QUERIES = 64 };
+enum kcd_kind { KCD_STRING = 1, KCD_DATA, KCD_DICTIONARY, KCD_BOOLEAN, KCD_ALLOCATOR };
+
+struct kcd_header {
+    unsigned magic;
+    enum kcd_kind kind;
+    long refcount;
+    int is_constant;
+    struct kcd_header *next; /* every heap object, dead or alive, until kcd_reset */
+};
+
+struct kcd_CFAllocator { struct kcd_header h; };
+struct kcd_CFBoolean { struct kcd_header h; };
+struct kcd_CFString { struct kcd_header h; const char *text; };
+struct kcd_CFData { struct kcd_header h; UInt8 *bytes; CFIndex length; };
+struct kcd_CFDictionary {
+    struct kcd_header h;
+    CFIndex count;
+    const void **keys;
+    const void **values;
+};
+
+#define KCD_CONSTANT(kind) { KCD_MAGIC, kind, 1, 1, NULL }
+#define KCD_CONSTANT_STRING(name, text) \
+    static struct kcd_CFString name##_object = { KCD_CONSTANT(KCD_STRING), text }; \
+    const CFStringRef name = &name##_object;
+
+KCD_CONSTANT_STRING(kSecClass, "class")
+KCD_CONSTANT_STRING(kSecClassGenericPassword, "genp")
+KCD_CONSTANT_STRING(kSecAttrService, "svce")
+KCD_CONSTANT_STRING(kSecAttrAccount, "acct")
+KCD_CONSTANT_STRING(kSecMatchLimit, "m_Limit")
+KCD_CONSTANT_STRING(kSecMatchLimitOne, "m_LimitOne")
+KCD_CONSTANT_STRING(kSecReturnData, "r_Data")
+
+static struct kcd_CFBoolean kcd_true_object = { KCD_CONSTANT(KCD_BOOLEAN) };
+const CFBooleanRef kCFBooleanTrue = &kcd_true_object;
+const CFAllocatorRef kCFAllocatorDefault = NULL; /* NULL in Apple's headers too */
+const CFDictionaryKeyCallBacks kCFTypeDictionaryKeyCallBacks = { 0 };
+const CFDictionaryValueCallBacks kCFTypeDictionaryValueCallBacks = { 0 };
+
+struct kcd_item {
+    char *service;
+    char *account;
+    UInt8 *data;
+    size_t length;
+};
+
+struct kcd_query {
+    char *service;
+    char *account;
+    int wanted_data;
+    int malformed;
+};
+
+static struct {
+    struct kcd_header *objects;
+    long created, released, bad_releases;
+    long create_countdown; /* 0: never fail; 1: the next creation fails */
+    struct kcd_item items[KCD_MAX_ITEMS];
+    size_t item_count;
+    int locate_status, read_status;
+    struct kcd_query queries[KCD_MAX_QUERIES];
+    int query_count;
+} kcd;
+
+static char *kcd_strdup(const char *text)
+{
+    size_t n = strlen(text) + 1;
+    char *copy = malloc(n);
+    if (copy != NULL)
+        memcpy(copy, text, n);
+    return copy;
+}
+
+/* Allocates a counted object, or NULL when out of memory or when a test asked for a failure. */
+static void *kcd_new(size_t size, enum kcd_kind kind)
+{
+    struct kcd_header *h;
+    if (kcd.create_countdown > 0 && --kcd.create_countdown == 0)
+        return NULL;
+    h = calloc(1, size);
+    if (h == NULL)
+        return NULL;
+    h->magic = KCD_MAGIC;
+    h->kind = kind;
+    h->refcount = 1;
+    h->next = kcd.objects;
+    kcd.objects = h;
+    kcd.created++;
+    return h;
+}
+
+static struct kcd_header *kcd_header_of(CFTypeRef cf)
+{
+    struct kcd_header *h = (struct kcd_header *)(uintptr_t)cf;
+    return (h != NULL && h->magic == KCD_MAGIC) ? h : NULL;
+}
+
+static int kcd_is_live(CFTypeRef cf, enum kcd_kind kind)
+{
+    struct kcd_header *h = kcd_header_of(cf);
+    return h != NULL && h->kind == kind && h->refcount > 0;
+}
+
+static void kcd_retain(CFTypeRef cf)
+{
+    struct kcd_header *h = kcd_header_of(cf);
+    if (h != NULL && !h->is_constant)
+        h->refcount++;
+}
+
+void CFRelease(CFTypeRef cf)
+{
+    struct kcd_header *h = kcd_header_of(cf);
+    if (h == NULL || h->is_constant || h->refcount <= 0) {
+        kcd.bad_releases++;
+        return;
+    }
+    if (--h->refcount > 0)
+        return;
+    kcd.released++;
+    if (h->kind == KCD_DICTIONARY) {
+        struct kcd_CFDictionary *d = (struct kcd_CFDictionary *)h;
+        CFIndex i;
+        for (i = 0; i < d->count; i++) {
+            if (!kcd_header_of(d->keys[i])->is_constant)
+                CFRelease(d->keys[i]);
+            if (!kcd_header_of(d->values[i])->is_constant)
+                CFRelease(d->values[i]);
+        }
+    }
+}
+
+/* Real CoreFoundation refuses malformed UTF-8 with NULL; so does the double. */
+static int kcd_valid_utf8(const unsigned char *s)
+{
+    while (*s != 0) {
+        int extra = *s < 0x80 ? 0 : (*s & 0xe0) == 0xc0 ? 1 : (*s & 0xf0) == 0xe0 ? 2
+                  : (*s & 0xf8) == 0xf0 ? 3 : -1;
+        if (extra < 0 || (extra == 1 && *s < 0xc2))
+            return 0;
+        s++;
+        while (extra-- > 0) {
+            if ((*s & 0xc0) != 0x80)
+                return 0;
+            s++;
+        }
+    }
+    return 1;
+}
+
+CFStringRef CFStringCreateWithCString(CFAllocatorRef alloc, const char *cStr, CFStringEncoding encoding)
+{
+    struct kcd_CFString *s;
+    char *text;
+    (void)alloc;
+    if (cStr == NULL || encoding != kCFStringEncodingUTF8 || !kcd_valid_utf8((const unsigned char *)cStr))
+        return NULL;
+    text = kcd_strdup(cStr);
+    if (text == NULL)
+        return NULL;
+    s = kcd_new(sizeof *s, KCD_STRING);
+    if (s == NULL) {
+        free(text);
+        return NULL;
+    }
+    s->text = text;
+    return s;
+}
+
+CFDictionaryRef CFDictionaryCreate(CFAllocatorRef allocator, const void **keys, const void **values,
+                                   CFIndex numValues, const CFDictionaryKeyCallBacks *keyCallBacks,
+                                   const CFDictionaryValueCallBacks *valueCallBacks)
+{
+    struct kcd_CFDictionary *d;
+    CFIndex i;
+    (void)allocator;
+    /* Without the CFType callbacks the dictionary would not retain: a misuse here. */
+    if (keyCallBacks != &kCFTypeDictionaryKeyCallBacks || valueCallBacks != &kCFTypeDictionaryValueCallBacks)
+        return NULL;
+    for (i = 0; i < numValues; i++) {
+        struct kcd_header *k = kcd_header_of(keys[i]), *v = kcd_header_of(values[i]);
+        if (k == NULL || v == NULL || k->refcount <= 0 || v->refcount <= 0)
+            return NULL;
+    }
+    d = kcd_new(sizeof *d, KCD_DICTIONARY);
+    if (d == NULL)
+        return NULL;
+    d->keys = calloc((size_t)numValues + 1, sizeof *d->keys);
+    d->values = calloc((size_t)numValues + 1, sizeof *d->values);
+    if (d->keys == NULL || d->values == NULL)
+        abort(); /* the double's own allocation; tests do not exercise this */
+    for (i = 0; i < numValues; i++) {
+        d->keys[i] = keys[i];
+        d->values[i] = values[i];
+        kcd_retain(keys[i]);
+        kcd_retain(values[i]);
+    }
+    d->count = numValues;
+    return d;
+}
+
+CFTypeID CFGetTypeID(CFTypeRef cf)
+{
+    struct kcd_header *h = kcd_header_of(cf);
+    return h == NULL ? 0 : (CFTypeID)h->kind;
+}
+
+CFTypeID CFDataGetTypeID(void)
+{
+    return KCD_DATA;
+}
+
+CFIndex CFDataGetLength(CFDataRef theData)
+{
+    return kcd_is_live(theData, KCD_DATA) ? theData->length : 0;
+}
+
+const UInt8 *CFDataGetBytePtr(CFDataRef theData)
+{
+    return kcd_is_live(theData, KCD_DATA) ? theData->bytes : NULL;
+}
+
+static CFTypeRef kcd_lookup(CFDictionaryRef d, CFStringRef key)
+{
+    CFIndex i;
+    for (i = 0; i < d->count; i++)
+        if (d->keys[i] == key)
+            return d->values[i];
+    return NULL;
+}
+
+static const char *kcd_string_text(CFTypeRef cf)
+{
+    return kcd_is_live(cf, KCD_STRING) ? ((CFStringRef)cf)->text : NULL;
+}
+
+/* The contract cu_keychain.c must follow; anything else answers errSecParam. */
+static int kcd_well_formed(CFDictionaryRef query, const CFTypeRef *result, int wants_data)
+{
+    CFIndex expected = wants_data ? 5 : 4;
+    if (kcd_lookup(query, kSecClass) != kSecClassGenericPassword
+        || kcd_lookup(query, kSecMatchLimit) != kSecMatchLimitOne
+        || kcd_string_text(kcd_lookup(query, kSecAttrService)) == NULL
+        || kcd_string_text(kcd_lookup(query, kSecAttrAccount)) == NULL
+        || query->count != expected)
+        return 0;
+    /* Attribute-only probes pass no result: with no kSecReturn* key there is nothing to return. */
+    return wants_data ? result != NULL : result == NULL;
+}
+
+static struct kcd_item *kcd_find(const char *service, const char *account)
+{
+    size_t i;
+    for (i = 0; i < kcd.item_count; i++)
+        if (strcmp(kcd.items[i].service, service) == 0 && strcmp(kcd.items[i].account, account) == 0)
+            return &kcd.items[i];
+    return NULL;
+}
+
+OSStatus SecItemCopyMatching(CFDictionaryRef query, CFTypeRef *result)
+{
+    struct kcd_query *logged = NULL;
+    struct kcd_item *item;
+    struct kcd_CFData *data;
+    int wants_data;
+    const char *service, *account;
+
+    if (result != NULL)
+        *result = NULL;
+    if (!kcd_is_live(query, KCD_DICTIONARY))
+        return errSecParam;
+    wants_data = kcd_lookup(query, kSecReturnData) == (CFTypeRef)kCFBooleanTrue;
+    service = kcd_string_text(kcd_lookup(query, kSecAttrService));
+    account = kcd_string_text(kcd_lookup(query, kSecAttrAccount));
+    if (kcd.query_count < KCD_MAX_QUERIES) {
+        logged = &kcd.queries[kcd.query_count++];
+        logged->service = kcd_strdup(service != NULL ? service : "");
+        logged->account = kcd_strdup(account != NULL ? account : "");
+        logged->wanted_data = wants_data;
+    }
+    if (!kcd_well_formed(query, result, wants_data)) {
+        if (logged != NULL)
+            logged->malformed = 1;
+        return errSecParam;
+    }
+    if (!wants_data && kcd.locate_status != 0)
+        return kcd.locate_status;
+    if (wants_data && kcd.read_status != 0)
+        return kcd.read_status;
+    item = kcd_find(service, account);
+    if (item == NULL)
+        return errSecItemNotFound;
+    if (!wants_data)
+        return errSecSuccess;
+    data = kcd_new(sizeof *data, KCD_DATA);
+    if (data == NULL)
+        return errSecAllocate;
+    data->bytes = malloc(item->length + 1);
+    if (data->bytes == NULL)
+        abort();
+    memcpy(data->bytes, item->data, item->length);
+    data->length = (CFIndex)item->length;
+    *result = data;
+    return errSecSuccess;
+}
+
+void kcd_reset(void)
+{
+    struct kcd_header *h = kcd.objects;
+    size_t i;
+    int q;
+    while (h != NULL) {
+        struct kcd_header *next = h->next;
+        if (h->kind == KCD_STRING)
+            free((char *)((struct kcd_CFString *)h)->text);
+        else if (h->kind == KCD_DATA)
+            free(((struct kcd_CFData *)h)->bytes);
+        else if (h->kind == KCD_DICTIONARY) {
+            free(((struct kcd_CFDictionary *)h)->keys);
+            free(((struct kcd_CFDictionary *)h)->values);
+        }
+        free(h);
+        h = next;
+    }
+    for (i = 0; i < kcd.item_count; i++) {
+        free(kcd.items[i].service);
+        free(kcd.items[i].account);
+        free(kcd.items[i].data);
+    }
+    for (q = 0; q < kcd.query_count; q++) {
+        free(kcd.queries[q].service);
+        free(kcd.queries[q].account);
+    }
+    memset(&kcd, 0, sizeof kcd);
+}
+
+int kcd_add_item(const char *service, const char *account, const unsigned char *data, size_t len)
+{
+    struct kcd_item *item;
+    if (kcd.item_count == KCD_MAX_ITEMS)
+        return -1;
+    item = &kcd.items[kcd.item_count++];
+    item->service = kcd_strdup(service);
+    item->account = kcd_strdup(account);
+    item->data = malloc(len + 1);
+    if (item->service == NULL || item->account == NULL || item->data == NULL)
+        abort();
+    memcpy(item->data, data, len);
+    item->length = len;
+    return 0;
+}
+
+void kcd_set_locate_status(int status) { kcd.locate_status = status; }
+void kcd_set_read_status(int status) { kcd.read_status = status; }
+void kcd_fail_create_at(long n) { kcd.create_countdown = n; }
+long kcd_cf_created(void) { return kcd.created; }
+long kcd_cf_released(void) { return kcd.released; }
+long kcd_cf_bad_releases(void) { return kcd.bad_releases; }
+int kcd_query_count(void) { return kcd.query_count; }
+
+static const struct kcd_query *kcd_query_at(int index)
+{
+    return (index >= 0 && index < kcd.query_count) ? &kcd.queries[index] : NULL;
+}
+
+const char *kcd_query_service(int index)
+{
+    const struct kcd_query *q = kcd_query_at(index);
+    return q != NULL ? q->service : NULL;
+}
+
+const char *kcd_query_account(int index)
+{
+    const struct kcd_query *q = kcd_query_at(index);
+    return q != NULL ? q->account : NULL;
+}
+
+int kcd_query_wanted_data(int index)
+{
+    const struct kcd_query *q = kcd_query_at(index);
+    return q != NULL && q->wanted_data;
+}
+
+int kcd_query_malformed(int index)
+{
+    const struct kcd_query *q = kcd_query_at(index);
+    return q != NULL && q->malformed;
+}
