@@ -322,3 +322,11 @@ def test_verification_cannot_be_turned_off() -> None:
     """verify=False is refused: there is no insecure mode."""
     with pytest.raises(ConfigurationError):
         UsageClient(verify=False, environ={})
+
+
+def test_server_echoing_the_token_is_redacted(https_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:
+    """A server message that quotes the token reaches the error text redacted."""
+    echo = f'{{"type":"error","error":{{"type":"authentication_error","message":"bad token Bearer {ACCESS_TOKEN} ({ACCESS_TOKEN})"}}}}'
+    https_server.answer = respond(401, echo)
+    error = failure(https_server, environ, ca_file)
+    assert "the token was refused (401): bad token [redacted] ([redacted])" == str(error)

@@ -25,11 +25,15 @@ _EXPORTS = {
     "is_on_pace": "claude_usage.pace",
     "CredentialSource": "claude_usage.credentials",
     "locate_credentials": "claude_usage.credentials",
+    "UsageCache": "claude_usage.cache",
+    "CacheResult": "claude_usage.cache",
 }
 __all__ = ["__version__", *sorted(_EXPORTS), *_errors.__all__]
 
 if TYPE_CHECKING:
     # `X as X`: explicit re-exports, so `from claude_usage import UsageData` passes mypy --strict.
+    from claude_usage.cache import CacheResult as CacheResult
+    from claude_usage.cache import UsageCache as UsageCache
     from claude_usage.client import DEFAULT_API_URL as DEFAULT_API_URL
     from claude_usage.client import UsageClient as UsageClient
     from claude_usage.client import get_usage as get_usage

@@ -6,6 +6,7 @@ import email.utils
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -29,6 +30,7 @@ from claude_usage.models import UsageData
 if TYPE_CHECKING:
     from claude_usage._http import Reply, Transport
     from claude_usage._native import CredentialInfo
+    from claude_usage.cache import CacheResult, Fetched, UsageCache
 
 __all__ = ["DEFAULT_API_URL", "UsageClient", "get_usage"]
 
@@ -76,6 +78,7 @@ class UsageClient:
         keychain: str | None = None,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
+        cache: UsageCache | bool | None = None,
     ) -> None:
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self.api_url = resolve_api_url(api_url, self._environ)
@@ -91,19 +94,47 @@ class UsageClient:
         self._transport: Transport | None = None
         self.credential_info: CredentialInfo | None = None
         """What the last credentials read said about the plan (no secrets)."""
+        self._cache = _resolve_cache(cache, self._environ, clock)
+        self.cache_result: CacheResult | None = None
+        """How the last cached call was answered (age, stale, the error behind stale data)."""
 
     def credential_source(self) -> CredentialSource:
         """Where the next call will read the login from (reads nothing)."""
         return locate_credentials(environ=self._environ, keychain=self._keychain)
 
-    def get_usage(self) -> UsageData:
-        """Read the login, send one request, and return the parsed usage."""
+    def get_usage(self, *, max_age: float | None = None) -> UsageData:
+        """Read the login, send one request, and return the parsed usage.
+
+        With a cache, data younger than ``max_age`` seconds (default 180) is returned without a
+        request, and while the cache records a rate-limit block older data is returned instead
+        (``cache_result.stale``); see :mod:`claude_usage.cache`.
+        """
+        if self._cache is None:
+            if max_age is not None:
+                raise ConfigurationError("max_age needs a cache: pass cache=True to UsageClient")
+            return self._fetch().usage
+        from claude_usage.cache import DEFAULT_MAX_AGE, cache_key
+
+        source = self.credential_source()
+        self.cache_result = self._cache.get(
+            cache_key(source.key, self.api_url),
+            source.key,
+            self._fetch,
+            max_age=DEFAULT_MAX_AGE if max_age is None else max_age,
+            wait=self.timeout + 5.0,
+        )
+        return self.cache_result.usage_or_raise()
+
+    def _fetch(self) -> Fetched:
+        from claude_usage.cache import Fetched
+
         source = self.credential_source()
         transport = self._get_transport()
         with open_credentials(source, environ=self._environ, clock=self._clock) as credential:
-            self.credential_info = credential.info
+            self.credential_info = info = credential.info
             reply = transport.fetch(self.api_url, credential, self.timeout)
-        return interpret_reply(reply, source, now=self._clock())
+        usage = interpret_reply(reply, source, now=self._clock())
+        return Fetched(usage, info.subscription_type, info.rate_limit_tier)
 
     def _get_transport(self) -> Transport:
         if self._transport is None:
@@ -133,10 +164,25 @@ class UsageClient:
         return f"UsageClient(api_url={self.api_url!r}, timeout={self.timeout!r})"
 
 
-def get_usage(**options: Any) -> UsageData:
-    """Fetch usage once with a short-lived :class:`UsageClient` (same keyword arguments)."""
+def get_usage(*, max_age: float | None = None, **options: Any) -> UsageData:
+    """Fetch usage once with a short-lived :class:`UsageClient` (same keyword arguments).
+
+    ``max_age`` turns on the shared cache (``cache=True``) unless ``cache=`` says otherwise.
+    """
+    if max_age is not None:
+        options.setdefault("cache", True)
     with UsageClient(**options) as client:
-        return client.get_usage()
+        return client.get_usage(max_age=max_age)
+
+
+def _resolve_cache(cache: UsageCache | bool | None, environ: Mapping[str, str], clock: Callable[[], float]) -> UsageCache | None:
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        from claude_usage.cache import UsageCache
+
+        return UsageCache.from_environment(environ, clock=clock)
+    return cache
 
 
 def interpret_reply(reply: Reply, source: CredentialSource, *, now: float) -> UsageData:
@@ -194,13 +240,18 @@ def _error_object(body: bytes) -> Mapping[str, Any] | None:
     return error if isinstance(error, dict) else None
 
 
+_TOKEN_LIKE = re.compile(r"sk-ant-[A-Za-z0-9._~+/=-]*|Bearer\s+\S+", re.IGNORECASE)
+
+
 def _server_message(body: bytes) -> str:
     """The server's own error message, shortened; never the raw body."""
     error = _error_object(body)
     message = error.get("message") if error else None
     if not isinstance(message, str):
         return ""
-    message = " ".join(message.split())
+    # A server (or a proxy in between) that echoed the request would otherwise put a token
+    # into our error text, and from there into stderr and the cache.
+    message = _TOKEN_LIKE.sub("[redacted]", " ".join(message.split()))
     return message if len(message) <= 200 else message[:197] + "..."
 
 

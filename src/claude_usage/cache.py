@@ -1,0 +1,544 @@
+"""A usage cache shared by every process of one user, so that all of them live inside the rate limit.
+
+One JSON file per credential source (and API URL) holds the last usage data, when it was fetched,
+and the shared backoff state. Nothing in it is secret: the file name is a hash of the source's
+*location*, never of the token, and the token is never written.
+
+Protocol of :meth:`UsageCache.get`:
+
+1. Fresh data (younger than ``max_age``) is returned without a request and without a lock.
+2. While a block is recorded (a 429, or a brief backoff after a 5xx or network failure), no
+   request is sent: older data comes back marked stale, or the recorded error is raised.
+3. Otherwise one process takes an exclusive ``flock`` on a lock file next to the cache, reads the
+   cache again (another process may have just fetched), fetches if it is still stale, and writes
+   the result atomically. The others wait for the lock (bounded) and then read that result.
+
+A cache file that is corrupt, truncated, of another version, a directory, or unreadable is ignored
+and replaced. A directory that cannot be used (not ours, not creatable, not writable) turns the
+cache off: every call then fetches, and nothing fails because of the cache.
+
+This module stays import-light (stdlib only, no HTTP): the command's cache hit runs through it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from claude_usage import errors
+from claude_usage.errors import (
+    ApiError,
+    ClaudeUsageError,
+    ForbiddenError,
+    NetworkError,
+    RateLimitedError,
+    ServerError,
+    UnauthorizedError,
+    UnexpectedStatusError,
+)
+from claude_usage.models import UsageData
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no cross-process lock, the cache still works
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "CACHE_DIR_VARIABLE",
+    "CACHE_VERSION",
+    "DEFAULT_MAX_AGE",
+    "CacheResult",
+    "Fetched",
+    "UsageCache",
+    "block_seconds",
+    "cache_key",
+    "default_cache_dir",
+]
+
+CACHE_VERSION = 1
+CACHE_DIR_VARIABLE = "CLAUDE_USAGE_CACHE_DIR"
+DEFAULT_MAX_AGE = 180.0
+
+#: ``Retry-After: 0`` or none: the hourly budget is spent; probing sooner only re-blocks.
+BUDGET_EXHAUSTED_BLOCK = 300.0
+#: Retrying exactly at an hour-long block's deadline often re-blocks.
+LONG_BLOCK = 3600.0
+LONG_BLOCK_MARGIN = 900.0
+SHORT_BLOCK_MARGIN = 30.0
+#: A hostile or broken ``Retry-After`` must not silence the command for years.
+MAX_BLOCK = 86400.0
+#: After a 5xx or a network failure, so a dead network is not hammered by every status line.
+TRANSIENT_BACKOFF = 30.0
+MAX_JITTER = 5.0
+LOCK_POLL_SECONDS = 0.02
+#: The server's body is capped at 1 MiB; anything much larger is not ours.
+MAX_CACHE_BYTES = 4 * 1024 * 1024
+
+
+def default_cache_dir(environ: Mapping[str, str]) -> str | None:
+    """``$CLAUDE_USAGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/claude-usage``, else ``~/.cache/claude-usage``."""
+    explicit = environ.get(CACHE_DIR_VARIABLE)
+    if explicit:
+        return explicit
+    xdg = environ.get("XDG_CACHE_HOME")
+    if xdg and os.path.isabs(xdg):  # the XDG spec says relative values are to be ignored
+        return os.path.join(xdg, "claude-usage")
+    home = environ.get("HOME")
+    return os.path.join(home, ".cache", "claude-usage") if home else None
+
+
+def cache_key(source_key: str, api_url: str) -> str:
+    """The file name stem for a credential source and API URL (a hash of their names, not of a token)."""
+    return hashlib.sha256(f"{source_key}\n{api_url}".encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def block_seconds(error: ClaudeUsageError) -> float | None:
+    """How long every process should send nothing after ``error``, before jitter; ``None``: no backoff."""
+    if isinstance(error, RateLimitedError):
+        retry_after = error.retry_after
+        if not retry_after or retry_after <= 0:
+            return BUDGET_EXHAUSTED_BLOCK
+        margin = LONG_BLOCK_MARGIN if retry_after >= LONG_BLOCK else SHORT_BLOCK_MARGIN
+        return min(MAX_BLOCK, retry_after + margin)
+    # 401/403 are fixed by logging in again, which should work at once; they are not backed off.
+    if isinstance(error, ApiError) and not isinstance(error, (UnauthorizedError, ForbiddenError)):
+        return TRANSIENT_BACKOFF
+    return None
+
+
+def _urandom_jitter() -> float:
+    return int.from_bytes(os.urandom(2), "big") / 0xFFFF * MAX_JITTER
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What one successful request gave: the usage and what the login said about the plan."""
+
+    usage: UsageData
+    subscription_type: str | None = None
+    rate_limit_tier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """The last failed attempt, as recorded in the cache file (kind and message only; no secrets)."""
+
+    kind: str
+    message: str
+    at: float
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    source: str
+    fetched_at: float | None = None
+    usage: UsageData | None = None
+    subscription_type: str | None = None
+    rate_limit_tier: str | None = None
+    blocked_until: float | None = None
+    failures: int = 0
+    last_error: _Failure | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        failure = self.last_error
+        return {
+            "version": CACHE_VERSION,
+            "source": self.source,
+            "fetched_at": self.fetched_at,
+            "data": None if self.usage is None else self.usage.to_dict(),
+            "subscription_type": self.subscription_type,
+            "rate_limit_tier": self.rate_limit_tier,
+            "blocked_until": self.blocked_until,
+            "failures": self.failures,
+            "last_error": None
+            if failure is None
+            else {"kind": failure.kind, "message": failure.message, "at": failure.at, "status": failure.status},
+        }
+
+    @classmethod
+    def from_document(cls, document: Any, source: str) -> _Entry | None:
+        """The entry a cache file holds, or ``None`` when it is not a valid one for ``source``."""
+        if not isinstance(document, dict) or document.get("version") != CACHE_VERSION:
+            return None
+        if document.get("source") != source:
+            return None
+        data = document.get("data")
+        fetched_at = _optional_float(document.get("fetched_at"))
+        if (data is None) != (fetched_at is None):
+            return None
+        usage = None if data is None else UsageData.from_dict(data)
+        failure = document.get("last_error")
+        last_error = None
+        if isinstance(failure, dict):
+            status = failure.get("status")
+            last_error = _Failure(
+                kind=str(failure["kind"]),
+                message=str(failure["message"]),
+                at=float(failure["at"]),
+                status=status if isinstance(status, int) and not isinstance(status, bool) else None,
+            )
+        failures = document.get("failures", 0)
+        return cls(
+            source=source,
+            fetched_at=fetched_at,
+            usage=usage,
+            subscription_type=_optional_text(document.get("subscription_type")),
+            rate_limit_tier=_optional_text(document.get("rate_limit_tier")),
+            blocked_until=_optional_float(document.get("blocked_until")),
+            failures=failures if isinstance(failures, int) and not isinstance(failures, bool) else 0,
+            last_error=last_error,
+        )
+
+
+def _optional_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("not a number")
+    return float(value)
+
+
+def _optional_text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class CacheResult:
+    """The outcome of :meth:`UsageCache.get`.
+
+    ``usage`` is ``None`` only together with an ``error``. With both, the data is stale: the
+    request failed (or was not sent because of a recorded block) and older data is shown.
+    """
+
+    usage: UsageData | None
+    fetched_at: float | None
+    now: float
+    error: ClaudeUsageError | None = None
+    requested: bool = False
+    subscription_type: str | None = None
+    rate_limit_tier: str | None = None
+
+    @property
+    def stale(self) -> bool:
+        """True when ``usage`` is older data served because the latest attempt failed."""
+        return self.error is not None and self.usage is not None
+
+    @property
+    def age_seconds(self) -> float | None:
+        """Seconds since ``usage`` was fetched."""
+        return None if self.fetched_at is None else max(0.0, self.now - self.fetched_at)
+
+    def usage_or_raise(self) -> UsageData:
+        """The data, stale or not; the error when there is none."""
+        if self.usage is None:
+            assert self.error is not None
+            raise self.error
+        return self.usage
+
+
+class UsageCache:
+    """The shared cache directory; see the module docstring for the protocol.
+
+    ``directory=None`` (or one that cannot be used) disables caching: :meth:`get` always fetches.
+    ``clock`` (epoch seconds) decides ages and blocks; ``jitter`` (seconds) is added to each block.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = _urandom_jitter,
+    ) -> None:
+        self.directory = None if directory is None else os.fspath(directory)
+        self._clock = clock
+        self._jitter = jitter
+        self._usable: bool | None = None
+
+    @classmethod
+    def from_environment(
+        cls, environ: Mapping[str, str] | None = None, *, clock: Callable[[], float] = time.time
+    ) -> UsageCache:
+        """The cache at :func:`default_cache_dir`."""
+        return cls(default_cache_dir(os.environ if environ is None else environ), clock=clock)
+
+    def path(self, key: str) -> str | None:
+        """The cache file for ``key`` (``None`` when caching is off)."""
+        return None if self.directory is None else os.path.join(self.directory, f"{key}.json")
+
+    def get(
+        self,
+        key: str,
+        source: str,
+        fetch: Callable[[], Fetched],
+        *,
+        max_age: float = DEFAULT_MAX_AGE,
+        force: bool = False,
+        ignore_block: bool = False,
+        wait: float = 15.0,
+    ) -> CacheResult:
+        """Usage for ``key``: from the cache when fresh, else from ``fetch`` by one process at a time.
+
+        ``force`` sends a request even when the cache is fresh (a block still holds it back unless
+        ``ignore_block``); ``wait`` bounds the time spent waiting for another process's fetch.
+        Errors of ``fetch`` come back in the result, never raised (``usage_or_raise`` raises them).
+        """
+        started = self._clock()
+        entry = self._read(key, source)
+        answer = self._answer_without_request(entry, started, started, max_age, force, ignore_block)
+        if answer is not None:
+            return answer
+        lock = self._lock(key, wait)
+        try:
+            if lock is _TIMED_OUT:
+                return self._gave_up_waiting(key, source, started, max_age, wait)
+            if lock is not None:
+                entry = self._read(key, source)  # another process may have fetched meanwhile
+                answer = self._answer_without_request(entry, self._clock(), started, max_age, force, ignore_block)
+                if answer is not None:
+                    return answer
+            return self._fetch_and_record(key, source, entry, fetch)
+        finally:
+            if isinstance(lock, int):
+                os.close(lock)  # closing releases the flock
+
+    def _answer_without_request(
+        self, entry: _Entry | None, now: float, started: float, max_age: float, force: bool, ignore_block: bool
+    ) -> CacheResult | None:
+        if entry is None:
+            return None
+        if entry.usage is not None and entry.fetched_at is not None:
+            age = now - entry.fetched_at
+            # Fetched since this call began satisfies even a forced request: it is as new as ours.
+            if entry.fetched_at >= started or (not force and abs(age) < max_age):
+                return self._result(entry, now)
+        if not ignore_block and entry.blocked_until is not None and entry.blocked_until > now:
+            return self._result(entry, now, error=_blocked_error(entry, now))
+        return None
+
+    def _fetch_and_record(self, key: str, source: str, entry: _Entry | None, fetch: Callable[[], Fetched]) -> CacheResult:
+        previous = entry or _Entry(source=source)
+        try:
+            fetched = fetch()
+        except ClaudeUsageError as error:
+            now = self._clock()
+            block = block_seconds(error)
+            failure = _Failure(error.kind, error.message, now, getattr(error, "status", None))
+            entry = replace(
+                previous,
+                blocked_until=None if block is None else now + block + self._jitter(),
+                failures=previous.failures + 1,
+                last_error=failure,
+            )
+            self._write(key, entry)
+            return self._result(entry, now, error=error, requested=True)
+        now = self._clock()
+        entry = _Entry(
+            source=source,
+            fetched_at=now,
+            usage=fetched.usage,
+            subscription_type=fetched.subscription_type or previous.subscription_type,
+            rate_limit_tier=fetched.rate_limit_tier or previous.rate_limit_tier,
+        )
+        self._write(key, entry)
+        return self._result(entry, now, requested=True)
+
+    def _gave_up_waiting(self, key: str, source: str, started: float, max_age: float, wait: float) -> CacheResult:
+        now = self._clock()
+        entry = self._read(key, source)
+        answer = self._answer_without_request(entry, now, started, max_age, False, False)
+        if answer is not None:
+            return answer
+        error = NetworkError(
+            f"another claude-usage process held the cache lock for over {wait:g} s",
+            hint="try again; if it persists, delete the cache directory's .lock files",
+        )
+        return self._result(entry or _Entry(source=source), now, error=error)
+
+    @staticmethod
+    def _result(entry: _Entry, now: float, *, error: ClaudeUsageError | None = None, requested: bool = False) -> CacheResult:
+        return CacheResult(
+            usage=entry.usage,
+            fetched_at=entry.fetched_at,
+            now=now,
+            error=error,
+            requested=requested,
+            subscription_type=entry.subscription_type,
+            rate_limit_tier=entry.rate_limit_tier,
+        )
+
+    # -- the directory and its files -------------------------------------------------------
+
+    def _ready_directory(self) -> str | None:
+        """The directory, created 0700 and checked to be ours, or ``None`` if it cannot be used."""
+        if self._usable is None:
+            self._usable = self.directory is not None and _prepare_directory(self.directory)
+        return self.directory if self._usable else None
+
+    def _read(self, key: str, source: str) -> _Entry | None:
+        directory = self._ready_directory()
+        if directory is None:
+            return None
+        try:
+            fd = os.open(os.path.join(directory, f"{key}.json"), os.O_RDONLY | _NOFOLLOW | _CLOEXEC | os.O_NONBLOCK)
+        except OSError:
+            return None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_CACHE_BYTES:
+                return None
+            raw = os.read(fd, MAX_CACHE_BYTES + 1)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        try:
+            return _Entry.from_document(json.loads(raw), source)
+        except (ValueError, TypeError, KeyError, RecursionError, ClaudeUsageError):
+            return None  # corrupt or foreign: ignored, and replaced by the next write
+
+    def _write(self, key: str, entry: _Entry) -> bool:
+        """Replace the cache file atomically; ``False`` (and no exception) when it cannot be done."""
+        directory = self._ready_directory()
+        if directory is None:
+            return False
+        payload = json.dumps(entry.to_document(), separators=(",", ":"), allow_nan=False).encode()
+        target = os.path.join(directory, f"{key}.json")
+        temporary = os.path.join(directory, f".{key}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
+        except OSError:
+            return False
+        try:
+            try:
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _replace(temporary, target)
+        except OSError:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            return False
+        _fsync_directory(directory)
+        return True
+
+    def _lock(self, key: str, wait: float) -> int | object | None:
+        """An fd holding the exclusive lock, ``_TIMED_OUT``, or ``None`` when locking is impossible."""
+        directory = self._ready_directory()
+        if directory is None or fcntl is None:
+            return None
+        try:
+            fd = os.open(os.path.join(directory, f"{key}.lock"), os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o600)
+        except OSError:
+            return None  # e.g. a directory in its place: fetch unguarded rather than fail
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return _TIMED_OUT
+                time.sleep(LOCK_POLL_SECONDS)
+            except OSError:
+                os.close(fd)
+                return None
+
+
+_TIMED_OUT = object()
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _prepare_directory(directory: str) -> bool:
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        info = os.stat(directory)
+        if not stat.S_ISDIR(info.st_mode):
+            return False
+        if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+            return False  # another user's directory: neither trust its files nor write there
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o077:
+            os.chmod(directory, mode & 0o700)  # only ever tightened: a read-only directory stays so
+        return os.access(directory, os.W_OK | os.X_OK)
+    except OSError:
+        return False
+
+
+def _replace(temporary: str, target: str) -> None:
+    try:
+        os.replace(temporary, target)
+    except IsADirectoryError:
+        # A directory where the cache file belongs (ours: the name is a hash only we use).
+        import shutil
+
+        shutil.rmtree(target)
+        os.replace(temporary, target)
+
+
+def _fsync_directory(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | _CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def human_duration(seconds: float) -> str:
+    """``"3d 4h"``, ``"2h 14m"``, ``"14m"`` or ``"<1m"`` (rounded down)."""
+    total = int(max(0.0, seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m" if minutes else "<1m"
+
+
+def _blocked_error(entry: _Entry, now: float) -> ClaudeUsageError:
+    """The error to report while a recorded block holds every process back."""
+    assert entry.blocked_until is not None
+    remaining = entry.blocked_until - now
+    failure = entry.last_error
+    wait = human_duration(remaining) if remaining >= 60 else f"{max(1, round(remaining))}s"
+    if failure is None or failure.kind == RateLimitedError.kind:
+        return RateLimitedError(
+            f"rate limited by the server; no request is sent for another {wait}", retry_after=remaining
+        )
+    return _recreate(failure, f"{failure.message} (recorded {human_duration(now - failure.at)} ago; next attempt in {wait})")
+
+
+def _error_classes() -> dict[str, type[ClaudeUsageError]]:
+    classes: dict[str, type[ClaudeUsageError]] = {}
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        classes.setdefault(cls.kind, cls)
+    return classes
+
+
+def _recreate(failure: _Failure, message: str) -> ClaudeUsageError:
+    cls = _error_classes().get(failure.kind, ClaudeUsageError)
+    if issubclass(cls, (ServerError, UnexpectedStatusError)):
+        return cls(message, status=failure.status or 0)
+    return cls(message)

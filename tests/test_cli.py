@@ -1,0 +1,578 @@
+"""The claude-usage command against a real HTTPS server on loopback: views, exit codes, cache, concurrency."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from claude_usage import KeychainInteractionRequiredError, UsageData, cli, client
+from claude_usage.errors import ClaudeUsageError
+from conftest import SECRETS, credential_document, fixture_body, write_credentials
+from loopback_server import LoopbackServer, reset_before_headers, respond
+
+T0 = 1_772_441_160  # 2026-03-02T08:46:00Z: pro_max.json's 5-hour window resets in 2h 14m
+RATE_LIMIT_BODY = b'{"error":{"type":"rate_limit_error","message":"Rate limited. Please try again later."}}'
+SCOPE_BODY = b'{"type":"error","error":{"type":"permission_error","message":"OAuth token does not meet scope requirement user:profile"}}'
+FORBIDDEN_MODULES = ("requests", "urllib3", "ssl", "claude_usage._native", "claude_usage._lib", "claude_usage._http", "_cffi_backend")
+ENTERPRISE_WITH_EXTRA = {
+    **json.loads(fixture_body("enterprise_all_null.json")),
+    "extra_usage": {"is_enabled": True, "monthly_limit": 2000, "used_credits": 763, "utilization": None, "currency": "USD"},
+}
+
+
+class Terminal(io.StringIO):
+    """A captured stdout that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def assert_no_secrets(*texts: str | bytes) -> None:
+    for text in texts:
+        data = text.encode() if isinstance(text, str) else text
+        assert [] == [secret for secret in SECRETS if secret.encode() in data]
+
+
+def assert_cache_has_no_secrets(directory: Path) -> None:
+    """No file the command left behind (cache, lock, anything) holds a token's bytes."""
+    for path in directory.rglob("*"):
+        if path.is_file():
+            assert_no_secrets(path.read_bytes())
+
+
+@pytest.fixture
+def command_env(home: Path, https_server: LoopbackServer, ca_file: str, tmp_path: Path) -> dict[str, str]:
+    """The command's whole environment: fake home, loopback API, test CA, own cache, fixed clock."""
+    https_server.answer = respond(200, fixture_body("pro_max.json"))
+    return {
+        "HOME": str(home),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CLAUDE_USAGE_API_URL": https_server.url,
+        "CLAUDE_USAGE_CA_BUNDLE": ca_file,
+        "CLAUDE_USAGE_CACHE_DIR": str(tmp_path / "cache"),
+        "CLAUDE_USAGE_TEST_NOW": str(T0),
+        "PYTHONIOENCODING": "utf-8",
+    }
+
+
+def invoke(argv: list[str], env: dict[str, str], stdout: io.StringIO | None = None) -> tuple[int, str, str]:
+    """Run cli.main in this process; returns (exit status, stdout, stderr)."""
+    out = stdout if stdout is not None else io.StringIO()
+    err = io.StringIO()
+    status = cli.main(argv, environ=env, stdout=out, stderr=err)
+    assert_no_secrets(out.getvalue(), err.getvalue())
+    return status, out.getvalue(), err.getvalue()
+
+
+def run(argv: list[str], env: dict[str, str], *python_options: str) -> subprocess.CompletedProcess[str]:
+    """Run the real command (``python -m claude_usage``) in a child process."""
+    done = subprocess.run(
+        [sys.executable, *python_options, "-m", "claude_usage", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert_no_secrets(done.stdout, done.stderr)
+    return done
+
+
+def at(env: dict[str, str], seconds: float) -> dict[str, str]:
+    """The same environment with the clock moved ``seconds`` past T0."""
+    return {**env, "CLAUDE_USAGE_TEST_NOW": str(T0 + seconds)}
+
+
+# -- views -------------------------------------------------------------------------------------
+
+def test_default_view(command_env: dict[str, str]) -> None:
+    """Bars, percentages, reset times, pace and plan, one line per window."""
+    expected = (
+        "5-hour        ████████▋░░░░░░░░░  48%  resets in 2h 14m   55% of time, on pace\n"
+        "7-day         ███████████▌░░░░░░  64%  resets in 3d 21h   45% of time, over pace\n"
+        "7-day Sonnet  ▍░░░░░░░░░░░░░░░░░   2%  resets in 3d 22h   44% of time, on pace\n"
+        "Plan          Max 5x\n"
+    )
+    assert (0, expected, "") == invoke([], command_env)
+
+
+def test_default_view_of_limits_and_extra_usage(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """Per-model limits entries get their own lines; enabled extra usage shows spent of limit."""
+    body = json.loads(fixture_body("with_limits.json"))
+    body["extra_usage"] = {"is_enabled": True, "monthly_limit": 2000, "used_credits": 763.0, "utilization": 38.15}
+    https_server.answer = respond(200, json.dumps(body))
+    _, out, _ = invoke([], {**command_env, "CLAUDE_USAGE_TEST_NOW": "1784040000"})  # 2026-07-14T14:40:00Z
+    labels = [line[:13].rstrip() for line in out.splitlines()]
+    assert (["5-hour", "7-day", "7-day Opus", "7-day Sonnet", "Extra usage", "Plan"], "Extra usage   $7.63 of $20.00, 38%") == (
+        labels,
+        out.splitlines()[4],
+    )
+
+
+def test_extra_usage_in_another_currency(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """Amounts use the currency's minor unit (JPY has none) and its symbol."""
+    https_server.answer = respond(200, fixture_body("unknown_keys.json"))
+    _, out, _ = invoke([], command_env)
+    (line,) = [line for line in out.splitlines() if line.startswith("Extra usage")]
+    assert "Extra usage     ¥1,250 of ¥10,000, 12%" == line
+
+
+def test_enterprise_body(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """All windows null: the view says so and still shows extra usage."""
+    https_server.answer = respond(200, json.dumps(ENTERPRISE_WITH_EXTRA))
+    expected = "No usage windows reported for this account\nExtra usage  $7.63 of $20.00, 38%\nPlan         Max 5x\n"
+    assert (0, expected) == invoke([], command_env)[:2]
+
+
+def test_json_schema(command_env: dict[str, str]) -> None:
+    """--json is the body's to_dict() plus fetched_at, age_seconds and stale."""
+    invoke([], command_env)
+    status, out, _ = invoke(["--json"], at(command_env, 42))
+    expected = {
+        **UsageData.from_json(fixture_body("pro_max.json")).to_dict(),
+        "fetched_at": "2026-03-02T08:46:00+00:00",
+        "age_seconds": 42,
+        "stale": False,
+    }
+    assert (0, expected, 1) == (status, json.loads(out), len(out.splitlines()))
+
+
+def test_format_template(command_env: dict[str, str]) -> None:
+    """--format fills every documented field; missing values print as '-'."""
+    template = "{five_hour}|{five_hour_reset}|{five_hour_elapsed}|{five_hour_pace}|{seven_day_pace}|{seven_day_opus}|{extra_used}|{plan}|{stale}|{age}|{fetched_at}|{five_hour:>4}"
+    expected = "48|2h 14m|55|on pace|over pace|-|-|Max 5x||0s|2026-03-02T08:46:00+00:00|  48\n"
+    assert (0, expected) == invoke(["--format", template], command_env)[:2]
+
+
+def test_format_bar_field(command_env: dict[str, str]) -> None:
+    """{five_hour_bar} is a 10-cell bar."""
+    assert (0, "[████▊░░░░░]\n") == invoke(["--format", "[{five_hour_bar}]"], command_env)[:2]
+
+
+@pytest.mark.parametrize("template", ["{nope}", "{five_hour.real}", "{five_hour[0]}", "{}", "{five_hour:{plan}}", "{five_hour:d}", "{five_hour"])
+def test_bad_template_is_a_usage_error_and_sends_nothing(command_env: dict[str, str], https_server: LoopbackServer, template: str) -> None:
+    """Unknown fields, lookups and malformed templates exit 2 before any request."""
+    status, out, err = invoke(["--format", template], command_env)
+    assert (2, "", True, 0) == (status, out, err.startswith("claude-usage: "), https_server.request_count)
+
+
+def test_statusline_preset(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """--statusline prints one short line with both windows and extra usage."""
+    https_server.answer = respond(200, fixture_body("extra_usage_on.json"))
+    assert (0, "5h 100% (7h 14m) | 7d 71% (3d 21h) | extra $7.63/$50.00\n") == invoke(["--statusline"], command_env)[:2]
+
+
+def test_colour_only_on_a_terminal_without_no_color(command_env: dict[str, str]) -> None:
+    """ANSI colour appears on a terminal, not with NO_COLOR set, not on a pipe."""
+    invoke([], command_env)
+    on_terminal = invoke([], command_env, Terminal())[1]
+    no_color = invoke([], {**command_env, "NO_COLOR": "1"}, Terminal())[1]
+    piped = invoke([], command_env)[1]
+    assert (True, False, False) == ("\033[" in on_terminal, "\033[" in no_color, "\033[" in piped)
+
+
+def test_colour_on_a_real_pseudo_terminal(command_env: dict[str, str]) -> None:
+    """The real command colours its output when its stdout is a pty, and not with NO_COLOR."""
+    seen = []
+    for extra in ({}, {"NO_COLOR": ""}):
+        leader, follower = pty.openpty()
+        try:
+            process = subprocess.run(
+                [sys.executable, "-m", "claude_usage"], env={**command_env, **extra}, stdout=follower, stderr=subprocess.PIPE, timeout=60
+            )
+            os.close(follower)
+            output = b""
+            while True:
+                try:
+                    chunk = os.read(leader, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                output += chunk
+        finally:
+            os.close(leader)
+        assert_no_secrets(output)
+        seen.append((process.returncode, b"\033[" in output))
+    assert [(0, True), (0, False)] == seen
+
+
+def test_narrow_terminal(command_env: dict[str, str]) -> None:
+    """With COLUMNS=40 every line fits and the bars shrink."""
+    _, out, _ = invoke([], {**command_env, "COLUMNS": "40"})
+    assert (True, "5-hour        █▉░░  48% 2h 14m on pace") == (all(len(line) <= 40 for line in out.splitlines()), out.splitlines()[0])
+
+
+def test_ascii_fallback_when_the_encoding_cannot_show_blocks(command_env: dict[str, str]) -> None:
+    """The real command with an ASCII stdout draws '#'/'-' bars and prints only ASCII."""
+    done = run([], {**command_env, "PYTHONIOENCODING": "ascii"})
+    assert (0, True, "5-hour        #########---------  48%") == (done.returncode, done.stdout.isascii(), done.stdout.splitlines()[0][:37])
+
+
+def test_terminal_escapes_from_the_server_are_not_printed(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """A window key or model name carrying control characters is shown without them."""
+    body = json.loads(fixture_body("pro_max.json"))
+    body["seven_day_\033]0;owned\007x"] = {"utilization": 5, "resets_at": None}
+    body["limits"] = [{"kind": "weekly_scoped", "group": "weekly", "percent": 1, "scope": {"model": {"display_name": "Op\033[2Jus"}}}]
+    https_server.answer = respond(200, json.dumps(body))
+    assert "\033" not in invoke([], command_env, Terminal())[1].replace("\033[0m", "").replace("\033[3", "")
+
+
+# -- errors and exit codes ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code", "kind"),
+    [
+        (401, b'{"type":"error","error":{"type":"authentication_error","message":"Invalid bearer token"}}', 6, "Unauthorized"),
+        (403, SCOPE_BODY, 5, "InsufficientScope"),
+        (403, b'{"type":"error","error":{"type":"permission_error","message":"nope"}}', 7, "Forbidden"),
+        (429, RATE_LIMIT_BODY, 8, "RateLimited"),
+        (500, b"", 10, "Server"),
+        (418, b"", 10, "UnexpectedStatus"),
+        (200, b"<html>hello</html>", 11, "Parse"),
+    ],
+)
+def test_server_errors_exit_with_their_codes(
+    command_env: dict[str, str], https_server: LoopbackServer, status: int, body: bytes, code: int, kind: str
+) -> None:
+    """Each failure has its own exit status, one stderr line with a hint, and a JSON error on stdout."""
+    https_server.answer = respond(status, body)
+    exit_status, out, err = invoke(["--json"], command_env)
+    error = json.loads(out)["error"]
+    assert (code, kind, code, 1) == (exit_status, error["kind"], error["exit_code"], len(err.splitlines()))
+    assert re.fullmatch(r"claude-usage: .+ \(hint: .+\)\n", err)
+
+
+def test_network_failure_exits_9(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """A reset connection is a network error."""
+    https_server.answer = reset_before_headers()
+    assert 9 == invoke([], command_env)[0]
+
+
+def test_local_errors_exit_with_their_codes(command_env: dict[str, str], home: Path, tmp_path: Path) -> None:
+    """Not logged in 3, no HOME 3, expired 4, scope 5, unreadable 12, configuration 14, usage 2."""
+    credentials = home / ".claude" / ".credentials.json"
+    codes = {}
+    credentials.unlink()
+    codes["not found"] = invoke([], command_env)[0]
+    codes["no home"] = invoke([], {k: v for k, v in command_env.items() if k != "HOME"})[0]
+    write_credentials(home, credential_document(expires_at_ms=1000))
+    codes["expired"] = invoke([], command_env)[0]
+    write_credentials(home, credential_document(scopes=["user:inference"]))
+    codes["scope"] = invoke([], command_env)[0]
+    credentials.unlink()
+    credentials.mkdir()
+    codes["unreadable"] = invoke([], command_env)[0]
+    codes["configuration"] = invoke([], {**command_env, "CLAUDE_USAGE_API_URL": "https://example.com/usage"})[0]
+    codes["usage"] = invoke(["--max-age", "-1"], command_env)[0]
+    expected = {"not found": 3, "no home": 3, "expired": 4, "scope": 5, "unreadable": 12, "configuration": 14, "usage": 2}
+    assert expected == codes
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [(KeychainInteractionRequiredError("locked"), 13), (ClaudeUsageError("other"), 1)],
+)
+def test_exit_code_follows_the_error_class(error: ClaudeUsageError, code: int) -> None:
+    """Kinds not listed take their parent's code (Keychain*), else 1."""
+    assert code == cli.exit_code(error)
+
+
+def test_real_process_exit_status_and_streams(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """The real command exits 8 on a 429, with the error on stderr and as JSON on stdout."""
+    https_server.answer = respond(429, RATE_LIMIT_BODY, {"Retry-After": "3600"})
+    done = run(["--json"], command_env)
+    expected = {"kind": "RateLimited", "message": "rate limited (429); retry after 3600 s", "exit_code": 8, "retry_after": 3600}
+    assert (8, expected) == (done.returncode, {k: v for k, v in json.loads(done.stdout)["error"].items() if k != "hint"})
+
+
+def test_help_and_version(command_env: dict[str, str]) -> None:
+    """--help shows examples and exit codes; --version the version."""
+    help_status, help_text, _ = invoke(["--help"], command_env)
+    assert (0, True, True) == (help_status, "examples:" in help_text, "8 rate limited" in help_text)
+    assert (0, f"claude-usage {cli.__version__}\n") == invoke(["--version"], command_env)[:2]
+
+
+def test_constants_match_the_client() -> None:
+    """The command's copies of the client's URL names are the same values."""
+    assert (client.API_URL_VARIABLE, client.DEFAULT_API_URL) == (cli.API_URL_VARIABLE, cli.DEFAULT_API_URL)
+
+
+# -- cache behaviour through the command -------------------------------------------------------
+
+
+def test_stale_data_on_failure(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """When the request fails, older data is printed marked stale (exit 0) and the error goes to stderr."""
+    invoke([], command_env)
+    https_server.answer = respond(500, b"")
+    status, out, err = invoke(["--json"], at(command_env, 600))
+    document = json.loads(out)
+    assert (0, True, 600, 48.0) == (status, document["stale"], document["age_seconds"], document["five_hour"]["utilization"])
+    assert err.startswith("claude-usage: showing data from 10m ago: the server failed (500)")
+
+
+def test_stale_data_in_the_default_view(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """The default view ends with a stale line giving the data's age."""
+    invoke([], command_env)
+    https_server.answer = respond(500, b"")
+    assert "Stale: data from 10m ago" == invoke([], at(command_env, 600))[1].splitlines()[-1]
+
+
+def test_strict_fails_instead_of_serving_stale_data(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """--strict exits with the error's code and prints no data."""
+    invoke([], command_env)
+    https_server.answer = respond(500, b"")
+    status, out, _ = invoke(["--strict"], at(command_env, 600))
+    assert (10, "") == (status, out)
+
+
+def test_max_age(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """Data 100 s old is fresh for the default 180 s, not for --max-age 60."""
+    invoke([], command_env)
+    invoke([], at(command_env, 100))
+    after_default = https_server.request_count
+    invoke(["--max-age", "60"], at(command_env, 100))
+    assert (1, 2) == (after_default, https_server.request_count)
+
+
+def test_no_cache_and_force(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """--no-cache asks again but honours a block; --force asks even during one."""
+    invoke([], command_env)
+    invoke(["--no-cache"], at(command_env, 1))
+    fresh_forced = https_server.request_count
+    https_server.answer = respond(429, RATE_LIMIT_BODY, {"Retry-After": "3600"})
+    invoke(["--no-cache"], at(command_env, 2))
+    blocked = invoke(["--no-cache"], at(command_env, 3))
+    after_block = https_server.request_count
+    https_server.answer = respond(200, fixture_body("pro_max.json"))
+    forced = invoke(["--force", "--json"], at(command_env, 4))
+    assert (2, 3, (0, True), 4, (0, False)) == (
+        fresh_forced,
+        after_block,
+        (blocked[0], "Stale" in blocked[1]),
+        https_server.request_count,
+        (forced[0], json.loads(forced[1])["stale"]),
+    )
+
+
+CORRUPTIONS = {
+    "corrupt JSON": b'{"version": 1, "data": {',
+    "truncated": None,  # the real file cut in half
+    "zero bytes": b"",
+    "wrong version": None,  # the real file with version 999
+    "directory": None,
+}
+
+
+@pytest.mark.parametrize("damage", sorted(CORRUPTIONS))
+def test_command_survives_a_damaged_cache(command_env: dict[str, str], https_server: LoopbackServer, damage: str) -> None:
+    """The command fetches afresh past a damaged cache file and leaves a valid one behind."""
+    invoke([], command_env)
+    cache_dir = Path(command_env["CLAUDE_USAGE_CACHE_DIR"])
+    (path,) = cache_dir.glob("*.json")
+    original = path.read_bytes()
+    if damage == "directory":
+        path.unlink()
+        (path / "inside").mkdir(parents=True)
+    elif damage == "truncated":
+        path.write_bytes(original[: len(original) // 2])
+    elif damage == "wrong version":
+        path.write_bytes(original.replace(b'"version":1', b'"version":999'))
+    else:
+        path.write_bytes(CORRUPTIONS[damage] or b"")
+    status, out, _ = invoke(["--json"], at(command_env, 1))
+    assert (0, 48.0, 2) == (status, json.loads(out)["five_hour"]["utilization"], https_server.request_count)
+    assert 1 == json.loads(path.read_bytes())["version"]
+    assert_cache_has_no_secrets(cache_dir)
+
+
+def test_xdg_cache_home_is_the_default_location(command_env: dict[str, str], tmp_path: Path) -> None:
+    """Without CLAUDE_USAGE_CACHE_DIR the cache lands in $XDG_CACHE_HOME/claude-usage, mode 0700."""
+    env = {k: v for k, v in command_env.items() if k != "CLAUDE_USAGE_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    invoke([], env)
+    directory = tmp_path / "xdg" / "claude-usage"
+    assert (0o700, 1) == (stat.S_IMODE(directory.stat().st_mode), len(list(directory.glob("*.json"))))
+
+
+@pytest.fixture
+def world_readable_dir() -> Iterator[Path]:
+    """A directory outside pytest's private tmp tree, so an unprivileged uid can reach it."""
+    path = Path(tempfile.mkdtemp(prefix="claude-usage-uid-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def invoke_as_nobody(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """cli.main in a forked child that has dropped to uid/gid 65534 (no exec: the interpreter may
+    live where that uid cannot read it). Without root, the caller is unprivileged already."""
+    if os.geteuid() != 0:
+        return invoke(argv, env)
+    import claude_usage._http  # noqa: F401  (loaded before the fork; the child may not read site-packages)
+
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            os.close(reader)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            out, err = io.StringIO(), io.StringIO()
+            status = cli.main(argv, environ=env, stdout=out, stderr=err)
+            os.write(writer, json.dumps([status, out.getvalue(), err.getvalue()]).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        reported = pipe.read()
+    _, wait_status = os.waitpid(pid, 0)
+    assert 0 == os.waitstatus_to_exitcode(wait_status)
+    status, out, err = json.loads(reported)
+    assert_no_secrets(out, err)
+    return status, out, err
+
+
+@pytest.mark.parametrize("layout", ["cannot create", "not ours"])
+def test_unwritable_cache_directory_as_an_unprivileged_user(
+    command_env: dict[str, str], https_server: LoopbackServer, ca_file: str, world_readable_dir: Path, layout: str
+) -> None:
+    """As uid 65534 (or the unprivileged tester) a cache directory it cannot use still gets an answer."""
+    home = world_readable_dir / "home"
+    write_credentials(home)
+    shutil.copy(ca_file, world_readable_dir / "ca.pem")
+    (world_readable_dir / "ca.pem").chmod(0o644)
+    locked = world_readable_dir / "locked"
+    locked.mkdir(mode=0o755)
+    if os.geteuid() == 0:
+        for path in [home, *home.rglob("*")]:
+            os.chown(path, 65534, 65534)
+    else:
+        locked.chmod(0o555)
+    env = {
+        **command_env,
+        "HOME": str(home),
+        "CLAUDE_USAGE_CA_BUNDLE": str(world_readable_dir / "ca.pem"),
+        "CLAUDE_USAGE_CACHE_DIR": str(locked / "cache" if layout == "cannot create" else locked),
+    }
+    results = [invoke_as_nobody(["--json"], env) for _ in range(2)]
+    assert [(0, 48.0, "")] * 2 == [(status, json.loads(out)["five_hour"]["utilization"], err) for status, out, err in results]
+    assert ([], 2) == (sorted(os.listdir(locked)), https_server.request_count)
+
+
+# -- the fast path -----------------------------------------------------------------------------
+
+
+def imported_modules(importtime_log: str) -> set[str]:
+    return {line.rsplit("|", 1)[-1].strip() for line in importtime_log.splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize("argv", [["--json"], ["--statusline"], [], ["--help"], ["--version"]])
+def test_fast_path_imports_no_http_or_native_code(command_env: dict[str, str], argv: list[str]) -> None:
+    """A cache hit, --help and --version import neither requests, urllib3, ssl nor the C module."""
+    run([], command_env)
+    done = run(argv, at(command_env, 10), "-X", "importtime")
+    assert (0, set()) == (done.returncode, imported_modules(done.stderr) & set(FORBIDDEN_MODULES))
+
+
+def test_a_cache_miss_does_import_the_http_stack(command_env: dict[str, str]) -> None:
+    """The import check sees the modules when a request is really sent (so it can fail)."""
+    done = run(["--json"], command_env, "-X", "importtime")
+    assert {"requests", "ssl", "claude_usage._native"} <= imported_modules(done.stderr)
+
+
+# -- many processes at once --------------------------------------------------------------------
+
+
+def run_many(count: int, env: dict[str, str], argv: list[str] | None = None) -> list[tuple[int, str, str]]:
+    """Start ``count`` real commands at once and collect (status, stdout, stderr) of each."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "claude_usage", *(argv or ["--json"])],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert_no_secrets(out, err)
+        results.append((process.returncode, out, err))
+    return results
+
+
+def test_fifty_processes_send_one_request(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """Fifty commands started at once on an empty cache cause exactly one request and print the same data."""
+    results = run_many(50, command_env)
+    assert (1, {0}, 1) == (https_server.request_count, {status for status, _, _ in results}, len({out for _, out, _ in results}))
+    assert_cache_has_no_secrets(Path(command_env["CLAUDE_USAGE_CACHE_DIR"]))
+
+
+def test_fifty_processes_share_a_rate_limit_block(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """On a 429 Retry-After 3600: one request, none until the block (plus margin) ends, then one."""
+    https_server.answer = respond(429, RATE_LIMIT_BODY, {"Retry-After": "3600"})
+    first = run_many(50, command_env)
+    after_first = https_server.request_count
+    during = run_many(5, at(command_env, 3600 + 899))
+    after_during = https_server.request_count
+    https_server.answer = respond(200, fixture_body("pro_max.json"))
+    later = run_many(5, at(command_env, 3600 + 900 + 6))
+    assert (1, 1, 2) == (after_first, after_during, https_server.request_count)
+    assert ({8}, {8}, {0}, 1) == (
+        {status for status, _, _ in first},
+        {status for status, _, _ in during},
+        {status for status, _, _ in later},
+        len({out for _, out, _ in later}),
+    )
+    assert_cache_has_no_secrets(Path(command_env["CLAUDE_USAGE_CACHE_DIR"]))
+
+
+def test_token_never_reaches_cache_lock_or_output(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """Across success, failure, stale and error runs no cache file, lock file or stream holds a token."""
+    scripts: list[tuple[Any, list[str]]] = [
+        (respond(200, fixture_body("pro_max.json")), ["--json"]),
+        (respond(401, b'{"type":"error","error":{"type":"authentication_error","message":"Invalid bearer token"}}'), ["--no-cache"]),
+        (respond(500, b""), ["--force", "--statusline"]),
+        (respond(429, RATE_LIMIT_BODY), ["--force", "--format", "{five_hour} {stale}"]),
+    ]
+    for seconds, (answer, argv) in enumerate(scripts):
+        https_server.answer = answer
+        invoke(argv, at(command_env, seconds * 1000))
+        run(argv, at(command_env, seconds * 1000 + 1))
+    cache_dir = Path(command_env["CLAUDE_USAGE_CACHE_DIR"])
+    assert (True, True) == (any(cache_dir.glob("*.json")), any(cache_dir.glob("*.lock")))
+    assert_cache_has_no_secrets(cache_dir)
+
+
+def test_passed_reset_and_missing_reset_read_plainly(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """A reset time in the past reads "resets now"; a window without one "no reset time"."""
+    body = json.loads(fixture_body("pro_max.json"))
+    body["seven_day_sonnet"]["resets_at"] = None
+    https_server.answer = respond(200, json.dumps(body))
+    lines = invoke([], at(command_env, 3 * 3600))[1].splitlines()
+    assert (True, True) == ("resets now        100% of time, on pace" in lines[0], lines[2].endswith("no reset time"))
+
+
+def test_statusline_for_an_enterprise_body(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """The status line of an account without windows says so and shows extra usage."""
+    https_server.answer = respond(200, json.dumps(ENTERPRISE_WITH_EXTRA))
+    assert (0, "no usage windows | extra $7.63/$20.00\n") == invoke(["--statusline"], command_env)[:2]
