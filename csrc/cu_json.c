@@ -1,6 +1,6 @@
 /*
  * A strict RFC 8259 scanner that extracts the Claude login from a credential
- * document in one pass.
+ * document in a single validating pass.
  *
  * Pass one validates the whole document (so a syntax error anywhere wins over
  * anything found before it) and remembers where the values that matter start:
@@ -399,8 +399,9 @@ static const uchar *scan_object(scanner *s, const uchar *p, int depth, enum role
         /* Only in tests/c/Makefile's fuzz-canary build: a heap overflow planted behind the
            key "canary" in the login object, to prove the fuzzer reaches rare paths and fails. */
         if (role == ROLE_LOGIN && s->end - key > 6 && memcmp(key + 1, "canary", 6) == 0 && p - key == 8) {
+            /* volatile: otherwise the optimiser drops the unused buffer, overflow and all. */
+            char *volatile planted = malloc(6);
             volatile size_t overflow = 7;
-            char *planted = malloc(6);
             if (planted != NULL) {
                 memcpy(planted, key + 1, overflow);
                 free(planted);
@@ -511,7 +512,8 @@ static int is_null(const uchar *value)
 static int wrong_type(cu_error *err, int field)
 {
     cu_fail(err, CU_ERR_WRONG_TYPE);
-    memcpy(err->field, field_names[field], strlen(field_names[field]) + 1);
+    if (err != NULL)
+        memcpy(err->field, field_names[field], strlen(field_names[field]) + 1);
     return CU_ERR_WRONG_TYPE;
 }
 
@@ -666,6 +668,8 @@ int cu_parse_credential_json(const char *data, size_t len, cu_credential **out, 
     const uchar *p;
 
     *out = NULL;
+    if (len == 0)
+        return cu_fail(err, CU_ERR_EMPTY); /* before any pointer arithmetic on a possibly NULL data */
     memset(&s, 0, sizeof s);
     s.start = (const uchar *)data;
     s.end = s.start + len;
