@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
-import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ from claude_usage import (
     get_usage,
 )
 from claude_usage.client import parse_retry_after
-from conftest import ACCESS_TOKEN, SECRETS, credential_document, fixture_body, secret_places, write_credentials
+from conftest import ACCESS_TOKEN, credential_document, fixture_body, secret_places, write_credentials
 from loopback_server import (
     LoopbackServer,
     gzip_bomb,
@@ -215,83 +213,6 @@ def test_unknown_certificate_authority_is_rejected(https_server: LoopbackServer,
     trustme.CA().cert_pem.write_to_path(str(other))
     error = failure(https_server, environ, str(other))
     assert (NetworkError, 0) == (type(error), https_server.request_count)
-
-
-def test_environment_ca_bundles_are_ignored(
-    https_server: LoopbackServer, environ: dict[str, str], ca_file: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE cannot swap the trusted CA."""
-    attacker = trustme.CA()
-    attacker_file = tmp_path / "attacker.pem"
-    attacker.cert_pem.write_to_path(str(attacker_file))
-    import ssl
-
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    attacker.issue_cert("127.0.0.1").configure_cert(context)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(attacker_file))
-    monkeypatch.setenv("CURL_CA_BUNDLE", str(attacker_file))
-    with LoopbackServer(context, respond(200, fixture_body("pro_max.json"))) as evil:
-        error = failure(evil, environ, ca_file)
-        assert (NetworkError, 0) == (type(error), evil.request_count)
-
-
-def test_netrc_cannot_replace_the_token(
-    https_server: LoopbackServer, environ: dict[str, str], ca_file: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """A netrc entry for the host does not turn the request into Basic auth."""
-    netrc = tmp_path / "netrc"
-    netrc.write_text("machine 127.0.0.1 login attacker password hunter2\n")
-    netrc.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(netrc))
-    (Path(environ["HOME"]) / ".netrc").write_text(netrc.read_text())
-    monkeypatch.setenv("HOME", environ["HOME"])
-    https_server.answer = respond(200, fixture_body("pro_max.json"))
-    fetch(https_server, environ, ca_file)
-    assert f"Bearer {ACCESS_TOKEN}" == https_server.requests[0].headers["authorization"]
-
-
-def test_ssl_key_log_file_stays_empty(
-    https_server: LoopbackServer, environ: dict[str, str], ca_file: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """SSLKEYLOGFILE gets no session keys from this library."""
-    keylog = tmp_path / "keys.log"
-    monkeypatch.setenv("SSLKEYLOGFILE", str(keylog))
-    https_server.answer = respond(200, fixture_body("pro_max.json"))
-    fetch(https_server, environ, ca_file)
-    assert (False, 1) == (keylog.exists() and keylog.stat().st_size > 0, https_server.request_count)
-
-
-def test_http_debuglevel_cannot_print_the_token(
-    https_server: LoopbackServer, environ: dict[str, str], ca_file: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
-) -> None:
-    """With http.client's global debuglevel raised, nothing printed holds the token."""
-    monkeypatch.setattr(http.client.HTTPConnection, "debuglevel", 1)
-    https_server.answer = respond(200, fixture_body("pro_max.json"))
-    fetch(https_server, environ, ca_file)
-    printed = capfd.readouterr()
-    assert False is any(secret in printed.out + printed.err for secret in SECRETS)
-
-
-@pytest.mark.parametrize("status", [200, 401, 429])
-def test_debug_logs_hold_no_token(
-    https_server: LoopbackServer, environ: dict[str, str], ca_file: str, caplog: pytest.LogCaptureFixture, status: int
-) -> None:
-    """Root and urllib3 log records at DEBUG hold no token, on success and failure."""
-    https_server.answer = respond(status, fixture_body("pro_max.json") if status == 200 else RATE_LIMIT_BODY)
-    with caplog.at_level(logging.DEBUG):
-        try:
-            fetch(https_server, environ, ca_file)
-        except claude_usage.ClaudeUsageError:
-            pass
-    logged = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
-    assert (True, False) == ("127.0.0.1" in logged, any(secret in logged for secret in SECRETS))
-
-
-def test_environment_url_must_be_loopback(https_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:
-    """CLAUDE_USAGE_API_URL naming a remote host is refused before anything is read or sent."""
-    environ["CLAUDE_USAGE_API_URL"] = "https://usage.example.com/api/oauth/usage"
-    with pytest.raises(ConfigurationError):
-        get_usage(verify=ca_file, environ=environ)
 
 
 def test_environment_url_on_loopback_is_used(https_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:

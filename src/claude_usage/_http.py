@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +30,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager
 
-from claude_usage._native import NativeCredential
+from claude_usage._native import NativeCredential, wipe_bytes
 from claude_usage.errors import ClaudeUsageError, ConfigurationError, NetworkError, ParseError
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -79,8 +79,8 @@ class Reply:
     """What came back: status, the body (at most MAX_BODY_BYTES) and the headers we use."""
 
     status: int
-    body: bytes
-    retry_after: str | None
+    body: bytes = field(repr=False)  # server text; kept out of tracebacks' captured locals
+    retry_after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +99,57 @@ _active_deadline: contextvars.ContextVar[_Deadline | None] = contextvars.Context
 )
 
 
+class _Watchdog:
+    """One daemon thread that expires every active deadline.
+
+    A thread per call (``threading.Timer``) cost about a fifth of a warm call: starting it waits
+    for the scheduler. Here a call only takes a lock, and wakes the thread only when its deadline
+    is the earliest one.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition(threading.Lock())
+        self._active: set[_Deadline] = set()
+        self._wake_at = float("inf")
+        self._thread: threading.Thread | None = None
+
+    def add(self, deadline: _Deadline) -> None:
+        with self._condition:
+            self._active.add(deadline)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="claude-usage-deadlines", daemon=True)
+                self._thread.start()
+            if deadline.expires < self._wake_at:
+                self._wake_at = deadline.expires
+                self._condition.notify()
+
+    def discard(self, deadline: _Deadline) -> None:
+        with self._condition:
+            self._active.discard(deadline)
+
+    def _run(self) -> None:
+        with self._condition:
+            while True:
+                now = time.monotonic()
+                for deadline in [d for d in self._active if d.expires <= now]:
+                    self._active.discard(deadline)
+                    deadline.expire()
+                self._wake_at = min((d.expires for d in self._active), default=float("inf"))
+                self._condition.wait(None if self._wake_at == float("inf") else self._wake_at - now)
+
+
+_watchdog = _Watchdog()
+
+
+def _new_watchdog() -> None:
+    global _watchdog
+    _watchdog = _Watchdog()
+
+
+if hasattr(os, "register_at_fork"):  # a forked child has no watchdog thread and maybe a held lock
+    os.register_at_fork(after_in_child=_new_watchdog)
+
+
 class _Deadline:
     """One deadline for connect, headers and body: when it passes, the sockets are shut down."""
 
@@ -107,8 +158,6 @@ class _Deadline:
         self.expires = time.monotonic() + seconds
         self.expired = False
         self._connections: list[HTTPConnection] = []
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
         self._token: contextvars.Token[_Deadline | None] | None = None
 
     def remaining(self) -> float:
@@ -118,8 +167,8 @@ class _Deadline:
         self._connections.append(connection)
         connection.timeout = self.remaining()
 
-    def _expire(self) -> None:
-        # A read timeout restarts with every byte; only closing the socket stops a trickle.
+    def expire(self) -> None:
+        """Called by the watchdog: shut the sockets down (a read timeout restarts with every byte)."""
         self.expired = True
         for connection in list(self._connections):
             sock = connection.sock
@@ -131,7 +180,7 @@ class _Deadline:
 
     def __enter__(self) -> _Deadline:
         self._token = _active_deadline.set(self)
-        self._timer.start()
+        _watchdog.add(self)
         return self
 
     def __exit__(
@@ -140,7 +189,7 @@ class _Deadline:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._timer.cancel()
+        _watchdog.discard(self)
         if self._token is not None:
             _active_deadline.reset(self._token)
         self._connections.clear()
@@ -149,12 +198,45 @@ class _Deadline:
 class _WatchedConnectionMixin:
     # Shadows http.client.HTTPConnection.debuglevel, which would print the Authorization header.
     debuglevel = 0
+    # http.client (3.10-3.13 alike) copies the header value twice: putheader() builds the line
+    # `name + b": " + value` and appends it to self._buffer; _send_output() joins the buffer
+    # into the request head `msg` and passes it to send(). Each is a new bytes object that
+    # only http.client's frame and we refer to, so once sent they are wiped (wipe_bytes).
+    _secret_line: bytes | None = None
+    _wipe_next_send = False
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         deadline = _active_deadline.get()
         if deadline is not None:
             deadline.watch(self)  # type: ignore[arg-type]
         super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def putheader(self, header: str | bytes, *values: Any) -> None:
+        super().putheader(header, *values)  # type: ignore[misc]
+        name = header.decode("latin-1") if isinstance(header, bytes) else header
+        if name.lower() == "authorization":
+            self._secret_line = self._buffer[-1]  # type: ignore[attr-defined]  # the line _output appended
+
+    def endheaders(self, *args: Any, **kwargs: Any) -> None:
+        self._wipe_next_send = self._secret_line is not None
+        try:
+            super().endheaders(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            self._wipe_next_send = False
+            line, self._secret_line = self._secret_line, None
+            if line is not None:
+                wipe_bytes(line)
+
+    def send(self, data: Any) -> None:
+        # The first send() inside endheaders() is the joined head (a CONNECT to a proxy is
+        # sent from within it, after the flag is cleared, and is left alone).
+        head = data if self._wipe_next_send and type(data) is bytes else None
+        self._wipe_next_send = False
+        try:
+            super().send(data)  # type: ignore[misc]
+        finally:
+            if head is not None:
+                wipe_bytes(head)
 
 
 class _HTTPConnection(_WatchedConnectionMixin, HTTPConnection):
@@ -193,6 +275,14 @@ class _PinnedAdapter(requests.adapters.HTTPAdapter):
     def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
         kwargs.setdefault("ssl_context", self._ssl_context)
         return _use_watched_pools(super().proxy_manager_for(proxy, **kwargs))
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        # requests would point the pool at certifi's bundle, which urllib3 then loads into our
+        # context on every new connection: ~40 ms each, and it would widen a context meant to
+        # trust only the configured CAs. Verification stays required; the context holds the CAs.
+        conn.cert_reqs = "CERT_REQUIRED"
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
 
 
 class Transport:
@@ -260,7 +350,9 @@ class Transport:
             )
         finally:
             # The response and any exception keep `prepared`; they must not keep the token.
-            del prepared.headers["Authorization"]
+            # The value is the one object authorization() made; http.client used it as is
+            # (a one-item bytes.join returns its item), and it is not needed once sent.
+            wipe_bytes(prepared.headers.pop("Authorization"))  # type: ignore[arg-type]
 
 
 def _read(response: requests.Response, deadline: _Deadline) -> Reply | _Failure:

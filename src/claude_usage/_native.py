@@ -126,12 +126,11 @@ def parse_json(data: bytes) -> NativeCredential:
 
 def from_token(token: str) -> NativeCredential:
     """Validate a bare token (``CLAUDE_CODE_OAUTH_TOKEN``) and hold it like a stored one."""
-    try:
-        raw = token.encode("ascii")
-    except UnicodeEncodeError:
-        raise ParseError(
-            "CLAUDE_CODE_OAUTH_TOKEN holds characters a token cannot have", hint=_TOKEN_HINT
-        ) from None
+    # Checked rather than caught: a UnicodeEncodeError would carry the whole token in its args,
+    # and `raise ... from None` still keeps it as the ParseError's __context__.
+    if not token.isascii():
+        raise ParseError("CLAUDE_CODE_OAUTH_TOKEN holds characters a token cannot have", hint=_TOKEN_HINT)
+    raw = token.encode("ascii")
     try:
         return _call(lib.cu_credential_from_token, raw, len(raw), where="CLAUDE_CODE_OAUTH_TOKEN")
     finally:
@@ -166,7 +165,8 @@ def _call(function: Any, *args: Any, where: str) -> NativeCredential:
 
 
 def _text(pointer: Any, length: Any) -> str:
-    return bytes(ffi.buffer(pointer, length[0])).decode("utf-8")
+    # ffi.unpack copies straight into bytes; bytes(ffi.buffer(...)) built a buffer object first.
+    return ffi.unpack(pointer, length[0]).decode("utf-8")  # type: ignore[no-any-return]
 
 
 def _info(cdata: Any) -> CredentialInfo:
@@ -176,8 +176,10 @@ def _info(cdata: Any) -> CredentialInfo:
     scopes: tuple[str, ...] | None = None
     if lib.cu_credential_has_scopes(cdata):
         scopes = tuple(
-            _text(lib.cu_credential_scope(cdata, i, length), length)
-            for i in range(lib.cu_credential_scope_count(cdata))
+            [
+                _text(lib.cu_credential_scope(cdata, i, length), length)
+                for i in range(lib.cu_credential_scope_count(cdata))
+            ]
         )
     subscription = lib.cu_credential_subscription_type(cdata, length)
     subscription_text = None if subscription == ffi.NULL else _text(subscription, length)

@@ -6,7 +6,6 @@ import email.utils
 import json
 import math
 import os
-import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -24,6 +23,7 @@ from claude_usage.errors import (
     ServerError,
     UnauthorizedError,
     UnexpectedStatusError,
+    redact_secrets,
 )
 from claude_usage.models import UsageData
 
@@ -240,9 +240,6 @@ def _error_object(body: bytes) -> Mapping[str, Any] | None:
     return error if isinstance(error, dict) else None
 
 
-_TOKEN_LIKE = re.compile(r"sk-ant-[A-Za-z0-9._~+/=-]*|Bearer\s+\S+", re.IGNORECASE)
-
-
 def _server_message(body: bytes) -> str:
     """The server's own error message, shortened; never the raw body."""
     error = _error_object(body)
@@ -251,7 +248,7 @@ def _server_message(body: bytes) -> str:
         return ""
     # A server (or a proxy in between) that echoed the request would otherwise put a token
     # into our error text, and from there into stderr and the cache.
-    message = _TOKEN_LIKE.sub("[redacted]", " ".join(message.split()))
+    message = redact_secrets(" ".join(message.split()))
     return message if len(message) <= 200 else message[:197] + "..."
 
 

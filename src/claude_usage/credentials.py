@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from claude_usage.errors import (
+    ClaudeUsageError,
     ConfigurationError,
     CredentialsExpiredError,
     InsufficientScopeError,
@@ -91,23 +92,35 @@ def open_credentials(
     clock: Callable[[], float] = time.time,
 ) -> NativeCredential:
     """Read the login from ``source`` in C and refuse, before any request, what cannot work."""
-    from claude_usage import _native
-
-    env = os.environ if environ is None else environ
-    if source.kind == "environment":
-        credential = _native.from_token(env.get(TOKEN_VARIABLE, ""))
-    elif source.kind == "keychain":
-        from claude_usage.keychain import read_keychain
-
-        credential = read_keychain(source.keychain_mode, env)
-    else:
-        credential = _native.read_file(source.location)
+    failure: ClaudeUsageError | None = None
+    try:
+        credential = _read(source, os.environ if environ is None else environ)
+    except ClaudeUsageError as error:
+        failure = error
+    if failure is not None:
+        # A traceback keeps each frame's locals for formatters that print them (Sentry,
+        # capture_locals): the frames below and `environ` can hold CLAUDE_CODE_OAUTH_TOKEN, so
+        # the error is raised afresh from this frame, without them.
+        del environ
+        raise failure.with_traceback(None)
     try:
         _check_usable(credential.info, clock)
     except BaseException:
         credential.close()
         raise
     return credential
+
+
+def _read(source: CredentialSource, env: Mapping[str, str]) -> NativeCredential:
+    from claude_usage import _native
+
+    if source.kind == "environment":
+        return _native.from_token(env.get(TOKEN_VARIABLE, ""))
+    if source.kind == "keychain":
+        from claude_usage.keychain import read_keychain
+
+        return read_keychain(source.keychain_mode, env)
+    return _native.read_file(source.location)
 
 
 def _check_usable(info: CredentialInfo, clock: Callable[[], float]) -> None:

@@ -5,6 +5,7 @@ No message ever holds a token or a byte of a credential file; paths and field na
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 __all__ = [
@@ -30,6 +31,15 @@ __all__ = [
     "UnauthorizedError",
     "UnexpectedStatusError",
 ]
+
+
+# A server (or a proxy in between) that echoes the request could put the token into our text.
+_TOKEN_LIKE = re.compile(r"sk-ant-[A-Za-z0-9._~+/=-]*|Bearer\s+\S+", re.IGNORECASE)
+
+
+def redact_secrets(text: str) -> str:
+    """Server-supplied ``text`` with every token-shaped run replaced, for use in a message."""
+    return _TOKEN_LIKE.sub("[redacted]", text)
 
 
 def _rebuild(cls: type[ClaudeUsageError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:

@@ -20,12 +20,14 @@ import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from decimal import Decimal
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claude_usage import pace
-from claude_usage.errors import ParseError
+from claude_usage.errors import ParseError, redact_secrets
+
+if TYPE_CHECKING:
+    from decimal import Decimal  # imported when used: the command's cache path rarely needs it
 
 __all__ = ["ExtraUsage", "Limit", "UsageData", "UsagePeriod"]
 
@@ -63,11 +65,24 @@ def _shorten(text: str) -> str:
 
 
 def _body_excerpt(text: str) -> str:
-    return _shorten(repr(text[:_EXCERPT_LIMIT]))
+    return _shorten(repr(redact_secrets(text[:_EXCERPT_LIMIT])))
 
 
 def _value_excerpt(value: Any) -> str:
-    return _shorten(_value_repr.repr(value))
+    return _shorten(_value_repr.repr(_redacted(value, _value_repr.maxlevel)))
+
+
+def _redacted(value: Any, depth: int) -> Any:
+    """``value`` with token-shaped text replaced as deep as an excerpt shows it; before the
+    excerpt is cut, since cutting keeps a string's head and tail and could drop the prefix."""
+    if isinstance(value, str):
+        return redact_secrets(value)
+    if depth > 0 and isinstance(value, list):
+        return [_redacted(item, depth - 1) for item in value[: _value_repr.maxlist]]
+    if depth > 0 and isinstance(value, dict):
+        items = list(value.items())[: _value_repr.maxdict]
+        return {_redacted(key, depth - 1): _redacted(item, depth - 1) for key, item in items}
+    return value
 
 
 def _parse_error(message: str) -> ParseError:
@@ -240,6 +255,8 @@ class ExtraUsage:
         return None if self.used_credits is None else self._to_major(self.used_credits)
 
     def _to_major(self, minor: float) -> Decimal:
+        from decimal import Decimal
+
         # str() first: Decimal(0.07) would carry the float's binary error into the result.
         amount = Decimal(str(minor))
         exponent = amount.as_tuple().exponent
