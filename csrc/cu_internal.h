@@ -54,4 +54,7 @@ cu_credential *cu_credential_alloc(size_t scope_count, size_t text_bytes);
  */
 int cu_token_status(const char *token, size_t len);
 
+/* cu_json.c: the value of the hex digit c (a byte value), or -1. */
+int cu_hex_value(int c);
+
 #endif

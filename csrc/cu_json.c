@@ -111,7 +111,7 @@ static const uchar *skip_space(const scanner *s, const uchar *p)
     return p;
 }
 
-static int hex_value(uchar c)
+int cu_hex_value(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -128,7 +128,7 @@ static long hex4(const uchar *p)
     long v = 0;
     int i;
     for (i = 0; i < 4; i++) {
-        int d = hex_value(p[i]);
+        int d = cu_hex_value(p[i]);
         if (d < 0)
             return -1;
         v = v * 16 + d;

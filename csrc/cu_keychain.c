@@ -448,17 +448,6 @@ static int run_tool(const char *service, const char *account, int timeout_ms,
     return CU_ERR_TOOL_FAILED;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Where the hex digits start if text is hex (optionally 0x-prefixed, even length), else -1. */
 static long hex_start(const char *text, size_t len)
 {
@@ -467,7 +456,7 @@ static long hex_start(const char *text, size_t len)
     if (len == start || (len - start) % 2 != 0)
         return -1;
     for (i = start; i < len; i++)
-        if (hex_value(text[i]) < 0)
+        if (cu_hex_value((unsigned char)text[i]) < 0)
             return -1;
     return (long)start;
 }
@@ -494,7 +483,8 @@ static int parse_tool_output(const char *text, size_t len, cu_credential **out, 
         if (decoded == NULL)
             return cu_fail(err, CU_ERR_NO_MEMORY);
         for (i = 0; i < decoded_len; i++)
-            decoded[i] = (char)(hex_value(text[start + 2 * i]) * 16 + hex_value(text[start + 2 * i + 1]));
+            decoded[i] = (char)(cu_hex_value((unsigned char)text[start + 2 * i]) * 16 +
+                                cu_hex_value((unsigned char)text[start + 2 * i + 1]));
         status = cu_parse_credential_json(decoded, decoded_len, out, err);
         cu_free_secret(decoded, decoded_len + 1);
         return status;

@@ -1,0 +1,320 @@
+"""Run every benchmark and print one table: case, our median, baseline median, ratio, goal, result.
+
+    python benchmarks/run.py            # the full run (a few minutes)
+    python benchmarks/run.py --quick    # fewer rounds, for CI: fails only on a gross regression
+
+Run it with the virtual environment's interpreter itself (``.venv/bin/python``, not a version
+manager's shim): every child process is started with this same ``sys.executable``. The ratio is
+ours / baseline measured in the same run; the full run fails when a ratio misses its goal, the
+quick run only when a ratio is worse than twice its goal, so noise on a shared machine cannot
+block a landing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ACCESS_TOKEN, HERE, ServerProcess, Workspace, clean_environment, fixture_body, make_workspace  # noqa: E402
+import scaling  # noqa: E402
+from harness import Command, Runs, build_launcher, imported_modules, measure  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Settings:
+    pytest_repeats: int
+    pytest_max_time: float
+    pytest_min_rounds: int
+    warmup_iterations: int
+    process_rounds: int
+    scaling_calls: int
+    scaling_rounds: int
+
+
+FULL = Settings(5, 1.0, 20, 50, 31, 10_000, 400)
+QUICK = Settings(1, 0.25, 5, 10, 7, 10_000, 150)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table; ``goal`` None marks a context row (reported, never judged)."""
+
+    case: str
+    ours: str
+    baseline: str
+    ratio: float | None
+    goal: float | None
+    unit: str = "x"  # "x": ratio; "MB": an absolute growth in megabytes
+
+    def verdict(self, quick: bool) -> str:
+        if self.goal is None or self.ratio is None:
+            return "info"
+        if self.ratio <= self.goal:
+            return "pass"
+        if quick and self.ratio <= 2 * self.goal:
+            return "miss (noise margin)"
+        return "FAIL"
+
+
+def seconds_text(value: float) -> str:
+    if value < 1e-3:
+        return f"{value * 1e6:.1f} µs"
+    return f"{value * 1e3:.2f} ms"
+
+
+def kb_text(value: float) -> str:
+    return f"{value / 1024:.1f} MB"
+
+
+# ---------------------------------------------------------------- in-process cases (pytest-benchmark)
+
+PYTEST_PAIRS = [
+    ("1. credential read (C) vs json.loads of the file", "test_credential_read_ours", "test_credential_read_json", 0.4),
+    ("1. credential read (C) vs os.open/read/close", "test_credential_read_ours", "test_credential_read_syscalls", 2.0),
+    ("2. UsageData.from_json (460 B) vs json.loads", "test_parse_ours", "test_parse_json", 2.0),
+    ("2. UsageData.from_json (limits) vs json.loads", "test_parse_limits_ours", "test_parse_limits_json", 2.0),
+    ("3. warm get_usage() vs requests.Session().get().json()", "test_warm_call_ours", "test_warm_call_requests", 1.0),
+    ("3. context: warm get_usage() vs http.client floor", "test_warm_call_ours", "test_warm_call_stdlib", None),
+]
+
+
+def run_pytest_benchmarks(settings: Settings, scratch: Path) -> list[dict[str, float]]:
+    """One dict of test name -> median seconds per repetition of the whole pytest-benchmark session."""
+    sessions = []
+    for repeat in range(settings.pytest_repeats):
+        report = scratch / f"pytest-benchmark-{repeat}.json"
+        argv = [
+            sys.executable, "-m", "pytest", str(HERE), "-p", "no:cacheprovider", "-q",
+            "-o", "python_files=bench_*.py",
+            f"--rootdir={HERE}",
+            f"--benchmark-json={report}",
+            f"--benchmark-max-time={settings.pytest_max_time}",
+            f"--benchmark-min-rounds={settings.pytest_min_rounds}",
+            "--benchmark-warmup=on",
+            f"--benchmark-warmup-iterations={settings.warmup_iterations}",
+            "--benchmark-columns=median,iqr,rounds",
+            "--benchmark-sort=name",
+        ]
+        done = subprocess.run(argv, cwd=HERE.parent, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.stdout.write(done.stdout[-6000:] + done.stderr[-3000:])
+            raise SystemExit(f"the pytest-benchmark session failed (exit {done.returncode})")
+        data = json.loads(report.read_text())
+        sessions.append({bench["name"]: bench["stats"]["median"] for bench in data["benchmarks"]})
+    return sessions
+
+
+def pytest_rows(sessions: list[dict[str, float]]) -> list[Row]:
+    rows = []
+    for case, ours, baseline, goal in PYTEST_PAIRS:
+        # The ratio of each session, then the median: sessions run minutes apart on a busy machine.
+        ratio = statistics.median(s[ours] / s[baseline] for s in sessions)
+        ours_s = statistics.median(s[ours] for s in sessions)
+        baseline_s = statistics.median(s[baseline] for s in sessions)
+        rows.append(Row(case, seconds_text(ours_s), seconds_text(baseline_s), ratio, goal))
+    return rows
+
+
+# ---------------------------------------------------------------- whole-process cases
+
+def command_argv() -> list[str]:
+    """The installed ``claude-usage`` script beside this interpreter, else ``python -m claude_usage``."""
+    script = Path(sys.executable).with_name("claude-usage")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "claude_usage"]
+
+
+def process_commands(workspace: Workspace, server: ServerProcess) -> tuple[dict[str, Command], Callable[[], None]]:
+    python = sys.executable
+    claude_usage = command_argv()
+    env = clean_environment(
+        workspace.home,
+        CLAUDE_USAGE_API_URL=server.url,
+        CLAUDE_USAGE_CA_BUNDLE=str(workspace.ca_file),
+        CLAUDE_USAGE_CACHE_DIR=str(workspace.cache_dir),
+        CLAUDE_USAGE_KEYCHAIN="file",
+    )
+    cold_env = dict(env, CLAUDE_USAGE_CACHE_DIR=str(workspace.root / "cold-cache"))
+    one_liner = (
+        f"import requests; print(requests.get({server.url!r}, verify={str(workspace.ca_file)!r}).json())"
+    )
+    commands = [
+        Command("python -c pass", [python, "-c", "pass"], env),
+        Command("python -c 'import json'", [python, "-c", "import json"], env),
+        Command("import claude_usage", [python, "-c", "import claude_usage"], env),
+        Command("import json, dataclasses, datetime", [python, "-c", "import json, dataclasses, datetime"], env),
+        Command("cached command", [*claude_usage, "--json"], env, b'"five_hour"'),
+        Command("cold command", [*claude_usage, "--no-cache", "--json"], cold_env, b'"five_hour"'),
+        Command("requests one-liner", [python, "-c", one_liner], env, b"five_hour"),
+    ]
+    curl = shutil.which("curl")
+    if curl:
+        commands.append(
+            Command(
+                "curl",
+                [curl, "-sS", "--cacert", str(workspace.ca_file), "-H", f"Authorization: Bearer {ACCESS_TOKEN}", server.url],
+                env,
+                b"five_hour",
+            )
+        )
+    by_name = {command.name: command for command in commands}
+
+    def prime_cache() -> None:
+        subprocess.run([*claude_usage, "--no-cache", "--json"], env=env, capture_output=True, check=True, timeout=60)
+
+    return by_name, prime_cache
+
+
+def process_rows(results: dict[str, Runs]) -> list[Row]:
+    def time_row(case: str, ours: str, baseline: str, goal: float | None) -> Row:
+        a, b = results[ours].median_seconds, results[baseline].median_seconds
+        return Row(case, seconds_text(a), seconds_text(b), a / b, goal)
+
+    def rss_row(case: str, ours: str, baseline: str, goal: float | None) -> Row:
+        a, b = results[ours].median_rss_kb, results[baseline].median_rss_kb
+        return Row(case, kb_text(a), kb_text(b), a / b, goal)
+
+    rows = [
+        time_row("4. cold `--no-cache --json` vs requests one-liner", "cold command", "requests one-liner", 1.0),
+        time_row("4. context: cold command vs `python -c pass`", "cold command", "python -c pass", None),
+    ]
+    if "curl" in results:
+        rows.append(time_row("4. context: cold command vs curl", "cold command", "curl", None))
+    rows += [
+        time_row("5. cached `--json` vs `python -c 'import json'`", "cached command", "python -c 'import json'", 1.5),
+        time_row("6. import claude_usage vs import json, dataclasses, datetime", "import claude_usage", "import json, dataclasses, datetime", 1.3),
+        rss_row("7. peak RSS: cached command vs `import json`", "cached command", "python -c 'import json'", 1.3),
+        rss_row("7. peak RSS: cold command vs requests one-liner", "cold command", "requests one-liner", 1.1),
+    ]
+    return rows
+
+
+def run_processes(settings: Settings, workspace: Workspace, server: ServerProcess) -> tuple[list[Row], list[str]]:
+    commands, prime_cache = process_commands(workspace, server)
+    launcher = build_launcher(workspace.root)
+    prime_cache()
+    notes = []
+    heavy = {"requests", "urllib3", "ssl", "_cffi_backend"} & imported_modules(
+        [sys.executable, "-m", "claude_usage", "--json"], commands["cached command"].env
+    )
+    if heavy:
+        notes.append(f"the cached command imported {', '.join(sorted(heavy))} (it should import none of them)")
+    # Rounds in batches, re-priming between them: the cache must stay younger than --max-age.
+    results: dict[str, Runs] = {name: Runs() for name in commands}
+    remaining = settings.process_rounds
+    first = True
+    while remaining > 0:
+        batch = min(remaining, 7)
+        prime_cache()
+        measured = measure(list(commands.values()), batch, launcher, warmup=2 if first else 0, seed=remaining)
+        for name, runs in measured.items():
+            results[name].seconds += runs.seconds
+            results[name].max_rss_kb += runs.max_rss_kb
+        remaining -= batch
+        first = False
+    return process_rows(results), notes
+
+
+# ---------------------------------------------------------------- scaling
+
+def run_scaling(settings: Settings, workspace: Workspace, server: ServerProcess) -> list[Row]:
+    data = scaling.measure(
+        server.url,
+        str(workspace.ca_file),
+        str(workspace.home),
+        clean_environment(workspace.home),
+        settings.scaling_calls,
+        settings.scaling_rounds,
+    )
+    medians: dict[int, float] = data["median_s"]  # type: ignore[assignment]
+    rss: dict[int, int] = data["rss_kb"]  # type: ignore[assignment]
+    calls = settings.scaling_calls
+
+    def cost_row(age: int) -> Row:
+        return Row(
+            f"8. warm call after {age:,} calls vs after 1 (interleaved)",
+            seconds_text(medians[age]),
+            seconds_text(medians[1]),
+            medians[age] / medians[1],
+            1.1,
+        )
+
+    growth_mb = (rss[calls] - rss[100]) / 1024
+    return [
+        cost_row(100),
+        cost_row(calls),
+        Row(f"8. RSS growth from 100 to {calls:,} calls", kb_text(rss[calls]), kb_text(rss[100]), growth_mb, 2.0, "MB"),
+    ]
+
+
+# ---------------------------------------------------------------- table
+
+def render(rows: list[Row], quick: bool) -> str:
+    header = ("case", "ours", "baseline", "ratio", "goal", "result")
+    lines = [
+        (
+            row.case,
+            row.ours,
+            row.baseline,
+            "" if row.ratio is None else (f"+{row.ratio:.2f} MB" if row.unit == "MB" else f"{row.ratio:.3f}"),
+            "—" if row.goal is None else (f"<= +{row.goal:g} MB" if row.unit == "MB" else f"<= {row.goal:g}"),
+            row.verdict(quick),
+        )
+        for row in rows
+    ]
+    widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
+
+    def format_line(cells: tuple[str, ...]) -> str:
+        return "| " + " | ".join(cell.ljust(width) for cell, width in zip(cells, widths)) + " |"
+
+    rule = "|" + "|".join("-" * (width + 2) for width in widths) + "|"
+    return "\n".join([format_line(header), rule, *(format_line(cells) for cells in lines)])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds; fail only on a ratio worse than twice its goal")
+    parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    options = parser.parse_args()
+    settings = QUICK if options.quick else FULL
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="claude-usage-bench-") as scratch_name:
+        scratch = Path(scratch_name)
+        print(f"interpreter: {sys.executable} ({sys.version.split()[0]}); mode: {'quick' if options.quick else 'full'}", flush=True)
+        print("in-process cases (pytest-benchmark)...", flush=True)
+        rows = pytest_rows(run_pytest_benchmarks(settings, scratch))
+        workspace = make_workspace(scratch / "workspace")
+        with ServerProcess(workspace, fixture_body()) as server:
+            print("whole-process cases...", flush=True)
+            process, notes = run_processes(settings, workspace, server)
+            rows += process
+            print("scaling...", flush=True)
+            rows += run_scaling(settings, workspace, server)
+    print()
+    print(render(rows, options.quick))
+    for note in notes:
+        print(f"note: {note}")
+    print(f"\n{'quick' if options.quick else 'full'} run took {time.monotonic() - started:.0f} s")
+    if options.json:
+        Path(options.json).write_text(
+            json.dumps([{**row.__dict__, "result": row.verdict(options.quick)} for row in rows], indent=2)
+        )
+    failed = [row.case for row in rows if row.verdict(options.quick) == "FAIL"]
+    if failed:
+        print("FAILED: " + "; ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
