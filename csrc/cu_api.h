@@ -26,7 +26,9 @@ typedef enum {
     CU_ERR_KEYCHAIN = 16,        /* Security.framework failure; cu_error.os_status */
     CU_ERR_SPAWN = 17,           /* the security tool could not be started; errno given */
     CU_ERR_TIMEOUT = 18,         /* the security tool ran past its timeout: killed, reaped */
-    CU_ERR_TOOL_FAILED = 19      /* the security tool exited non-zero (not 44); cu_error.exit_code */
+    CU_ERR_TOOL_FAILED = 19,     /* the security tool exited non-zero (not 44); cu_error.exit_code */
+    CU_ERR_EXPIRED = 20,         /* cu_credential_check: expiresAt is not after now */
+    CU_ERR_MISSING_SCOPE = 21    /* cu_credential_check: scopes are listed, the required one is not */
 } cu_status;
 
 typedef enum {
@@ -61,12 +63,17 @@ int cu_read_credential_keychain(int mode, const char *const *services, size_t se
 /* Pointers stay valid until cu_credential_free; strings are not NUL-terminated
    in meaning (use *len), though a NUL follows each for convenience. */
 const char *cu_credential_token(const cu_credential *cred, size_t *len);
+/* "Bearer <token>": the Authorization header value, ready to send. */
+const char *cu_credential_authorization(const cu_credential *cred, size_t *len);
 int cu_credential_expires_at(const cu_credential *cred, int64_t *ms);       /* 1 if present */
 int cu_credential_has_scopes(const cu_credential *cred);
 size_t cu_credential_scope_count(const cu_credential *cred);
 const char *cu_credential_scope(const cu_credential *cred, size_t index, size_t *len);
 const char *cu_credential_subscription_type(const cu_credential *cred, size_t *len); /* NULL if absent */
 const char *cu_credential_rate_limit_tier(const cu_credential *cred, size_t *len);   /* NULL if absent */
+/* Whether the login can work at now_ms: CU_OK, CU_ERR_EXPIRED or CU_ERR_MISSING_SCOPE.
+   No expiresAt, or no scopes list, cannot be held against it. */
+int cu_credential_check(const cu_credential *cred, int64_t now_ms, const char *required_scope);
 void cu_credential_free(cu_credential *cred);
 
 size_t cu_max_file_bytes(void);

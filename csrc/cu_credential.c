@@ -56,6 +56,27 @@ int cu_credential_expires_at(const cu_credential *cred, int64_t *ms)
     return cred->has_expires_at;
 }
 
+const char *cu_credential_authorization(const cu_credential *cred, size_t *len)
+{
+    *len = CU_BEARER_LEN + cred->token.len;
+    return cred->token.ptr - CU_BEARER_LEN;
+}
+
+int cu_credential_check(const cu_credential *cred, int64_t now_ms, const char *required_scope)
+{
+    size_t i, wanted = strlen(required_scope);
+
+    if (cred->has_expires_at && cred->expires_at_ms <= now_ms)
+        return CU_ERR_EXPIRED;
+    if (!cred->has_scopes)
+        return CU_OK;
+    for (i = 0; i < cred->scope_count; i++) {
+        if (cred->scopes[i].len == wanted && memcmp(cred->scopes[i].ptr, required_scope, wanted) == 0)
+            return CU_OK;
+    }
+    return CU_ERR_MISSING_SCOPE;
+}
+
 int cu_credential_has_scopes(const cu_credential *cred)
 {
     return cred->has_scopes;
@@ -139,11 +160,12 @@ int cu_credential_from_token(const char *token, size_t len, cu_credential **out,
     if (status != CU_OK)
         return cu_fail(err, status);
 
-    cred = cu_credential_alloc(0, len + 1);
+    cred = cu_credential_alloc(0, CU_BEARER_LEN + len + 1);
     if (cred == NULL)
         return cu_fail(err, CU_ERR_NO_MEMORY);
-    memcpy(cred->text, token, len);
-    cred->token.ptr = cred->text;
+    memcpy(cred->text, CU_BEARER, CU_BEARER_LEN);
+    memcpy(cred->text + CU_BEARER_LEN, token, len);
+    cred->token.ptr = cred->text + CU_BEARER_LEN;
     cred->token.len = len;
     *out = cred;
     return cu_fail(err, CU_OK);

@@ -11,6 +11,10 @@
 #define CU_MAX_TOKEN_BYTES ((size_t)4096)
 #define CU_MAX_DEPTH 64
 
+/* Every token is stored right after this prefix, so the header value needs no second copy. */
+#define CU_BEARER "Bearer "
+#define CU_BEARER_LEN ((size_t)7)
+
 /* cu_memzero.c: wiping the compiler cannot remove. */
 void cu_memzero(void *p, size_t n);
 /* Wipes n bytes at p, then frees p. NULL-safe. */

@@ -632,12 +632,14 @@ static int extract(const scanner *s, cu_credential **out, cu_error *err)
     for (f = 0; f < F_COUNT; f++)
         if (!is_null(field[f]) && *field[f] == '"')
             text_bytes += (size_t)(close[f] - field[f]);
-    text_bytes += scope_bytes;
+    text_bytes += scope_bytes + CU_BEARER_LEN;
 
     cred = cu_credential_alloc(scope_count, text_bytes);
     if (cred == NULL)
         return cu_fail(err, CU_ERR_NO_MEMORY);
     w = cred->text;
+    memcpy(w, CU_BEARER, CU_BEARER_LEN); /* the header value is the token's prefix (see cu_api.h) */
+    w += CU_BEARER_LEN;
     cred->token = put_text(field[F_ACCESS_TOKEN], close[F_ACCESS_TOKEN], &w);
     if (!is_null(field[F_EXPIRES_AT])) {
         cred->has_expires_at = 1;

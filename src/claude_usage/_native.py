@@ -14,9 +14,11 @@ from claude_usage._lib import ffi, lib
 from claude_usage.errors import (
     ClaudeUsageError,
     CredentialError,
+    CredentialsExpiredError,
     CredentialsNotFoundError,
     CredentialsPermissionError,
     CredentialsUnreadableError,
+    InsufficientScopeError,
     KeychainAccessDeniedError,
     KeychainError,
     KeychainInteractionRequiredError,
@@ -55,25 +57,37 @@ class CredentialInfo:
 class NativeCredential:
     """A login held in a C buffer; closing it (or leaving the ``with`` block) wipes and frees it."""
 
-    __slots__ = ("_cdata", "info")
+    __slots__ = ("_cdata", "_info")
 
     def __init__(self, cdata: Any) -> None:
         self._cdata: Any = ffi.gc(cdata, lib.cu_credential_free)
-        self.info = _info(cdata)
+        self._info: CredentialInfo | None = None
+
+    @property
+    def info(self) -> CredentialInfo:
+        """Expiry, scopes and plan, read from C on first use (the hot path only needs ``check``)."""
+        if self._info is None:
+            self._info = _info(self._held())
+        return self._info
+
+    def check(self, now_ms: int, required_scope: bytes) -> None:
+        """Raise if the login is expired at ``now_ms`` or lists scopes without ``required_scope``."""
+        status = lib.cu_credential_check(self._held(), now_ms, required_scope)
+        if status != lib.CU_OK:
+            raise _error(status, ffi.new("cu_error *"), required_scope.decode("ascii"))
+
+    def _held(self) -> Any:
+        if self._cdata is None:
+            raise ValueError("credential already released")
+        return self._cdata
 
     def authorization(self) -> bytes:
         """The ``Authorization`` header value, a fresh object the caller wipes once it is sent."""
-        if self._cdata is None:
-            raise ValueError("credential already released")
         length = ffi.new("size_t *")
-        token = lib.cu_credential_token(self._cdata, length)
-        # Exactly one Python copy of the token: a zero-filled bytes object that C bytes are
-        # copied into. `b"Bearer " + ffi.buffer(...)[:]` would leave a second, unwipeable one.
-        header = bytes(len(_BEARER) + length[0])
-        view = ffi.from_buffer(header)
-        ffi.memmove(view, _BEARER, len(_BEARER))
-        ffi.memmove(view + len(_BEARER), token, length[0])
-        return header
+        header = lib.cu_credential_authorization(self._held(), length)
+        # ffi.unpack copies straight into a new bytes object: exactly one Python copy, where
+        # `b"Bearer " + ffi.buffer(...)[:]` would leave a second, unwipeable one behind.
+        return ffi.unpack(header, length[0])  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Wipe and free the C buffers now, not whenever the garbage collector runs."""
@@ -95,9 +109,6 @@ class NativeCredential:
     def __repr__(self) -> str:
         state = "released" if self._cdata is None else "held"
         return f"<NativeCredential {state}>"
-
-
-_BEARER = b"Bearer "
 
 
 def wipe_bytes(secret: bytes | bytearray) -> None:
@@ -199,6 +210,10 @@ def _error(status: int, err: Any, where: str) -> ClaudeUsageError:
         raise MemoryError("out of memory while reading credentials")
     if status == lib.CU_ERR_NOT_FOUND:
         return CredentialsNotFoundError(f"no Claude Code credentials at {where}")
+    if status == lib.CU_ERR_EXPIRED:
+        return CredentialsExpiredError("the stored access token has expired")
+    if status == lib.CU_ERR_MISSING_SCOPE:
+        return InsufficientScopeError(f"the stored token lacks the {where} scope needed to read usage")
     if status == lib.CU_ERR_NOT_LOGGED_IN:
         return CredentialsNotFoundError(f"{where} holds no Claude login (not logged in)")
     if status == lib.CU_ERR_PERMISSION:

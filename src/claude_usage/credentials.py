@@ -9,9 +9,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
 
 from claude_usage.errors import (
     ClaudeUsageError,
@@ -21,29 +18,77 @@ from claude_usage.errors import (
     NoHomeDirError,
 )
 
+# Not typing.TYPE_CHECKING (nor a dataclass below): the command's cache hit locates the
+# credentials, and importing typing or dataclasses would cost it more than the rest together.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any, Literal, TypeAlias
+
     from claude_usage._native import CredentialInfo, NativeCredential
+
+    KeychainMode: TypeAlias = Literal["auto", "framework", "file"]
+    SourceKind: TypeAlias = Literal["environment", "file", "keychain"]
 
 __all__ = ["CredentialSource", "KeychainMode", "locate_credentials", "open_credentials"]
 
 TOKEN_VARIABLE = "CLAUDE_CODE_OAUTH_TOKEN"
 REQUIRED_SCOPE = "user:profile"
-KeychainMode = Literal["auto", "framework", "file"]
+_REQUIRED_SCOPE_BYTES = REQUIRED_SCOPE.encode("ascii")
 _KEYCHAIN_MODES: tuple[str, ...] = ("auto", "framework", "file")
 
 
-@dataclass(frozen=True, slots=True)
 class CredentialSource:
-    """Where the login will be read from; never holds or derives from the token itself."""
+    """Where the login will be read from; never holds or derives from the token itself.
 
-    kind: Literal["environment", "file", "keychain"]
+    Immutable, compared and hashed by value.
+    """
+
+    __slots__ = ("kind", "location", "keychain_mode")
+
+    kind: SourceKind
     location: str
-    keychain_mode: KeychainMode = "file"
+    keychain_mode: KeychainMode
+
+    def __init__(self, kind: SourceKind, location: str, keychain_mode: KeychainMode = "file") -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "location", location)
+        object.__setattr__(self, "keychain_mode", keychain_mode)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"CredentialSource is immutable; cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"CredentialSource is immutable; cannot delete {name!r}")
+
+    def _fields(self) -> tuple[str, str, str]:
+        return (self.kind, self.location, self.keychain_mode)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, CredentialSource)
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return f"CredentialSource(kind={self.kind!r}, location={self.location!r}, keychain_mode={self.keychain_mode!r})"
 
     @property
     def key(self) -> str:
         """A stable name for this source (the cache is keyed on it)."""
         return f"{self.kind}:{self.location}"
+
+
+def __getattr__(name: str) -> Any:
+    # KeychainMode stays importable at run time without importing typing for everyone.
+    if name == "KeychainMode":
+        from typing import Literal
+
+        return Literal["auto", "framework", "file"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def credential_file_path(environ: Mapping[str, str]) -> str:
@@ -104,7 +149,7 @@ def open_credentials(
         del environ
         raise failure.with_traceback(None)
     try:
-        _check_usable(credential.info, clock)
+        credential.check(int(clock() * 1000), _REQUIRED_SCOPE_BYTES)
     except BaseException:
         credential.close()
         raise
@@ -121,12 +166,3 @@ def _read(source: CredentialSource, env: Mapping[str, str]) -> NativeCredential:
 
         return read_keychain(source.keychain_mode, env)
     return _native.read_file(source.location)
-
-
-def _check_usable(info: CredentialInfo, clock: Callable[[], float]) -> None:
-    if info.expires_at_ms is not None and info.expires_at_ms <= clock() * 1000:
-        raise CredentialsExpiredError("the stored access token has expired")
-    if info.scopes is not None and REQUIRED_SCOPE not in info.scopes:
-        raise InsufficientScopeError(
-            f"the stored token lacks the {REQUIRED_SCOPE} scope needed to read usage"
-        )

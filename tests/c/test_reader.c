@@ -303,6 +303,12 @@ static void check_full_store(const cu_credential *cred)
     CHECK(TEXT_IS(p, len, "max"));
     p = cu_credential_rate_limit_tier(cred, &len);
     CHECK(TEXT_IS(p, len, "default_claude_max_5x"));
+    p = cu_credential_authorization(cred, &len);
+    CHECK(TEXT_IS(p, len, "Bearer " ACCESS));
+    CHECK(cu_credential_check(cred, INT64_C(1768384301293), "user:profile") == CU_OK);
+    CHECK(cu_credential_check(cred, INT64_C(1768384301294), "user:profile") == CU_ERR_EXPIRED);
+    CHECK(cu_credential_check(cred, 0, "user:admin") == CU_ERR_MISSING_SCOPE);
+    CHECK(cu_credential_check(cred, 0, "user:profil") == CU_ERR_MISSING_SCOPE);
 }
 
 static cu_credential *parse_ok(const char *doc, size_t len)
