@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from claude_usage import (
     ConfigurationError,
     CredentialsExpiredError,
     NetworkError,
+    ParseError,
     RateLimitedError,
     ServerError,
     UnauthorizedError,
@@ -335,9 +337,10 @@ def test_default_cache_dir(environ: dict[str, str], expected: str | None) -> Non
 
 
 def test_key_depends_on_source_and_url_only() -> None:
-    """The key is a hex hash of the source and URL names."""
-    assert (64, False, False) == (
-        len(KEY),
+    """The key is a fixed-width hex hash of the source and URL names."""
+    assert (True, KEY, False, False) == (
+        re.fullmatch(r"usage-[0-9a-f]{16}", KEY) is not None,
+        cache_key(SOURCE, "https://api.anthropic.com/api/oauth/usage"),
         KEY == cache_key("environment:CLAUDE_CODE_OAUTH_TOKEN", "https://api.anthropic.com/api/oauth/usage"),
         KEY == cache_key(SOURCE, "https://127.0.0.1:1/api/oauth/usage"),
     )
@@ -413,3 +416,32 @@ def test_client_cache_result_reports_stale_data(https_server: LoopbackServer, en
         result = client.cache_result
     assert result is not None
     assert (PRO_MAX, True, ServerError, 600.0) == (usage, result.stale, type(result.error), result.age_seconds)
+
+
+def test_undecoded_hit_gives_the_dict_form_and_parses_on_demand(tmp_path: Path) -> None:
+    """decode=False serves the cached to_dict() form as data; usage parses it when asked."""
+    clock, server = Clock(), Server()
+    make_cache(tmp_path, clock).get(KEY, SOURCE, server)
+    clock.now += 10
+    result = make_cache(tmp_path, clock).get(KEY, SOURCE, server, decode=False)
+    assert (1, PRO_MAX.to_dict(), PRO_MAX, False) == (server.calls, result.data, result.usage, result.stale)
+
+
+def test_undecoded_hit_does_not_parse(tmp_path: Path) -> None:
+    """decode=False trusts the file: data that would not parse is served, and fails only when parsed."""
+    clock, server = Clock(), Server()
+    make_cache(tmp_path, clock).get(KEY, SOURCE, server)
+    CORRUPTIONS["data not usage"](tmp_path / f"{KEY}.json")
+    result = make_cache(tmp_path, clock).get(KEY, SOURCE, server, decode=False)
+    assert result.data is not None
+    with pytest.raises(ParseError):
+        result.usage_or_raise()
+    assert (1, "x") == (server.calls, result.data["five_hour"]["utilization"])
+
+
+def test_a_file_of_another_source_under_the_same_name_is_a_miss(tmp_path: Path) -> None:
+    """The file names its source: another source's file at this key is not served."""
+    clock, server = Clock(), Server()
+    make_cache(tmp_path, clock).get(KEY, "file:/elsewhere", server)
+    result = make_cache(tmp_path, clock).get(KEY, SOURCE, server)
+    assert (2, SOURCE, PRO_MAX) == (server.calls, document(tmp_path)["source"], result.usage)

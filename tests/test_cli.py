@@ -576,3 +576,64 @@ def test_statusline_for_an_enterprise_body(command_env: dict[str, str], https_se
     """The status line of an account without windows says so and shows extra usage."""
     https_server.answer = respond(200, json.dumps(ENTERPRISE_WITH_EXTRA))
     assert (0, "no usage windows | extra $7.63/$20.00\n") == invoke(["--statusline"], command_env)[:2]
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--json", "--statusline"], "argument --statusline: not allowed with argument --json"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["extra"], "unrecognized arguments: extra"),
+        (["--s"], "ambiguous option: --s could match --statusline, --strict"),
+        (["--timeout"], "argument --timeout: expected one argument"),
+        (["--max-age", "--json"], "argument --max-age: expected one argument"),
+        (["--max-age", "nan"], "argument --max-age: must be a finite number of seconds >= 0: 'nan'"),
+        (["--max-age=x"], "argument --max-age: not a number of seconds: 'x'"),
+        (["--timeout", "0"], "argument --timeout: must be a finite number of seconds >= 0.001: '0'"),
+        (["--color", "red"], "argument --color: invalid choice: 'red' (choose from 'auto', 'always', 'never')"),
+        (["--json=1"], "argument --json: ignored explicit argument '1'"),
+    ],
+)
+def test_command_line_mistakes_exit_2_under_the_usage_line(command_env: dict[str, str], https_server: LoopbackServer, argv: list[str], message: str) -> None:
+    """Each mistake exits 2 with the usage line and one error line, and sends nothing."""
+    status, out, err = invoke(argv, command_env)
+    assert (2, "", True, f"claude-usage: error: {message}", 0) == (
+        status,
+        out,
+        err.startswith("usage: claude-usage [-h] [--json | --format TEMPLATE | --statusline]"),
+        err.splitlines()[-1],
+        https_server.request_count,
+    )
+
+
+def test_values_after_equals_signs_and_abbreviated_options(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """--opt=value and unambiguous prefixes work as with argparse."""
+    invoke([], command_env)
+    status, out, _ = invoke(["--max-age=60", "--form={five_hour}"], at(command_env, 100))
+    assert (0, "48\n", 2) == (status, out, https_server.request_count)
+
+
+def test_help_lists_every_option(command_env: dict[str, str]) -> None:
+    """--help names each option with its help text, then the examples."""
+    _, help_text, _ = invoke(["-h"], command_env)
+    expected = [f"  {flag}" for flag, _, _ in cli._OPTIONS] + ["  -h, --help"]
+    assert [] == [line for line in expected if line not in help_text]
+
+
+# -- the cache hit's cost ----------------------------------------------------------------------
+
+
+def test_json_cache_hit_loads_nothing_heavy(command_env: dict[str, str]) -> None:
+    """A --json cache hit imports no models, dataclasses, typing, argparse, hashlib or datetime
+    beyond what `python -c "import json"` imports (each costs more than the rest of the hit)."""
+    run([], command_env)
+    done = run(["--json"], at(command_env, 10), "-X", "importtime")
+    floor = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import json"], env=command_env, capture_output=True, text=True, check=True
+    )
+    heavy = {"claude_usage.models", "dataclasses", "inspect", "typing", "argparse", "hashlib", "datetime", "shutil"}
+    extra = imported_modules(done.stderr) - imported_modules(floor.stderr)
+    assert (0, set(), 10) == (done.returncode, extra & heavy, json.loads(done.stdout)["age_seconds"])

@@ -32,7 +32,6 @@ from loopback_server import (
     gzip_bomb,
     huge_body,
     never_answer,
-    redirect,
     reset_before_headers,
     respond,
     trickle_headers,
@@ -142,19 +141,13 @@ def test_retry_after_http_date_is_relative_to_now() -> None:
     assert 90.0 == parse_retry_after("Wed, 21 Oct 2015 07:29:30 GMT", now=1445412480.0)
 
 
-def test_redirect_is_not_followed(https_server: LoopbackServer, server_context: Any, environ: dict[str, str], ca_file: str) -> None:
-    """A 302 to another port is an UnexpectedStatusError and the target receives nothing."""
-    with LoopbackServer(server_context) as target:
-        https_server.answer = redirect(target.url)
-        error = failure(https_server, environ, ca_file)
-        assert (UnexpectedStatusError, 302, 0) == (type(error), error.status, target.request_count)  # type: ignore[attr-defined]
-
-
-def test_redirect_to_plain_http_is_not_followed(https_server: LoopbackServer, http_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:
-    """A redirect to plain HTTP sends nothing there."""
-    https_server.answer = redirect(http_server.url, 307)
-    failure(https_server, environ, ca_file)
-    assert 0 == http_server.request_count
+def test_context_trusts_only_the_configured_ca(https_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:
+    """After a request the TLS context still holds just the CA given by verify=, not certifi's roots."""
+    https_server.answer = respond(200, fixture_body("pro_max.json"))
+    with UsageClient(api_url=https_server.url, verify=ca_file, environ=environ) as client:
+        client.get_usage()
+        context = client._transport._session.get_adapter(https_server.url)._ssl_context  # type: ignore[union-attr,attr-defined]
+        assert 1 == context.cert_store_stats()["x509_ca"]
 
 
 def test_server_slower_than_the_timeout(https_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:

@@ -16,9 +16,7 @@ import socket
 import ssl
 import threading
 import time
-import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,21 +72,27 @@ def build_ssl_context(verify: bool | str | os.PathLike[str], environ: Mapping[st
     return context
 
 
-@dataclass(frozen=True, slots=True)
 class Reply:
     """What came back: status, the body (at most MAX_BODY_BYTES) and the headers we use."""
 
-    status: int
-    body: bytes = field(repr=False)  # server text; kept out of tracebacks' captured locals
-    retry_after: str | None = None
+    # Plain slots, not a dataclass: building one at import costs the cold command milliseconds,
+    # and without a generated repr the body (server text) stays out of captured locals.
+    __slots__ = ("status", "body", "retry_after")
+
+    def __init__(self, status: int, body: bytes, retry_after: str | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.retry_after = retry_after
 
 
-@dataclass(frozen=True, slots=True)
 class _Failure:
     """A failed exchange, described in strings only, so raising it cannot leak anything."""
 
-    message: str
-    is_parse: bool = False
+    __slots__ = ("message", "is_parse")
+
+    def __init__(self, message: str, is_parse: bool = False) -> None:
+        self.message = message
+        self.is_parse = is_parse
 
     def error(self) -> ClaudeUsageError:
         return ParseError(self.message) if self.is_parse else NetworkError(self.message)
@@ -426,11 +430,20 @@ def _scrub(chain: list[BaseException]) -> None:
     # Frames of the exchange hold header bytes in their locals, and requests' exceptions hold
     # the request; cycles through them would otherwise outlive this call until a GC pass.
     for error in chain:
-        if error.__traceback__ is not None:
-            traceback.clear_frames(error.__traceback__)
+        _clear_frames(error.__traceback__)
         for attribute in ("request", "response"):
             if hasattr(error, attribute):
                 try:
                     setattr(error, attribute, None)
                 except AttributeError:
                     pass
+
+
+def _clear_frames(tb: TracebackType | None) -> None:
+    """traceback.clear_frames, without importing traceback (and linecache) on the cold path."""
+    while tb is not None:
+        try:
+            tb.tb_frame.clear()
+        except RuntimeError:  # a frame still running (ours) cannot be cleared
+            pass
+        tb = tb.tb_next

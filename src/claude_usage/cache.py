@@ -2,7 +2,8 @@
 
 One JSON file per credential source (and API URL) holds the last usage data, when it was fetched,
 and the shared backoff state. Nothing in it is secret: the file name is a hash of the source's
-*location*, never of the token, and the token is never written.
+*location*, never of the token, and the token is never written. The file also names its source,
+checked on every read, so a file that is not this source's is a miss.
 
 Protocol of :meth:`UsageCache.get`:
 
@@ -17,19 +18,17 @@ A cache file that is corrupt, truncated, of another version, a directory, or unr
 and replaced. A directory that cannot be used (not ours, not creatable, not writable) turns the
 cache off: every call then fetches, and nothing fails because of the cache.
 
-This module stays import-light (stdlib only, no HTTP): the command's cache hit runs through it.
+This module stays import-light: the command's cache hit runs through it, so it imports no HTTP,
+no models (the data stays in its ``to_dict()`` form until a caller asks for ``UsageData``), and
+neither typing, dataclasses nor hashlib, each of which costs more than the whole hit.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
 
 from claude_usage import errors
 from claude_usage.errors import (
@@ -42,12 +41,14 @@ from claude_usage.errors import (
     UnauthorizedError,
     UnexpectedStatusError,
 )
-from claude_usage.models import UsageData
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no cross-process lock, the cache still works
-    fcntl = None  # type: ignore[assignment]
+# Not typing.TYPE_CHECKING: see the module docstring.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+    from claude_usage.models import UsageData
 
 __all__ = [
     "CACHE_DIR_VARIABLE",
@@ -94,8 +95,16 @@ def default_cache_dir(environ: Mapping[str, str]) -> str | None:
 
 
 def cache_key(source_key: str, api_url: str) -> str:
-    """The file name stem for a credential source and API URL (a hash of their names, not of a token)."""
-    return hashlib.sha256(f"{source_key}\n{api_url}".encode("utf-8", "surrogateescape")).hexdigest()
+    """The file name stem for a credential source and API URL (a hash of their names, not of a token).
+
+    64-bit FNV-1a: the name needs no secrecy, and hashlib would load libcrypto (~9 ms, ~4 MB) on
+    every cache hit. A collision could only pair two sources of one user, and each file names its
+    source, so it would cost a refetch, never the wrong data.
+    """
+    digest = 0xCBF29CE484222325
+    for byte in f"{source_key}\n{api_url}".encode("utf-8", "surrogateescape"):
+        digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"usage-{digest:016x}"
 
 
 def block_seconds(error: ClaudeUsageError) -> float | None:
@@ -116,35 +125,80 @@ def _urandom_jitter() -> float:
     return int.from_bytes(os.urandom(2), "big") / 0xFFFF * MAX_JITTER
 
 
-@dataclass(frozen=True, slots=True)
 class Fetched:
     """What one successful request gave: the usage and what the login said about the plan."""
 
-    usage: UsageData
-    subscription_type: str | None = None
-    rate_limit_tier: str | None = None
+    __slots__ = ("usage", "subscription_type", "rate_limit_tier")
+
+    def __init__(self, usage: UsageData, subscription_type: str | None = None, rate_limit_tier: str | None = None) -> None:
+        self.usage = usage
+        self.subscription_type = subscription_type
+        self.rate_limit_tier = rate_limit_tier
+
+    def __repr__(self) -> str:
+        return f"Fetched(usage={self.usage!r}, subscription_type={self.subscription_type!r}, rate_limit_tier={self.rate_limit_tier!r})"
 
 
-@dataclass(frozen=True, slots=True)
+# The records below are plain slotted classes rather than dataclasses: importing dataclasses
+# (inspect, ast, dis...) and building each class costs the command's cache hit tens of ms.
+
+
 class _Failure:
     """The last failed attempt, as recorded in the cache file (kind and message only; no secrets)."""
 
-    kind: str
-    message: str
-    at: float
-    status: int | None = None
+    __slots__ = ("kind", "message", "at", "status")
+
+    def __init__(self, kind: str, message: str, at: float, status: int | None = None) -> None:
+        self.kind = kind
+        self.message = message
+        self.at = at
+        self.status = status
 
 
-@dataclass(frozen=True, slots=True)
 class _Entry:
-    source: str
-    fetched_at: float | None = None
-    usage: UsageData | None = None
-    subscription_type: str | None = None
-    rate_limit_tier: str | None = None
-    blocked_until: float | None = None
-    failures: int = 0
-    last_error: _Failure | None = None
+    """One cache file's content. ``data`` is the usage in its ``to_dict()`` form; ``usage`` is
+    the same parsed, when it has been (see ``decode`` in :meth:`UsageCache.get`)."""
+
+    __slots__ = (
+        "source", "fetched_at", "data", "usage", "subscription_type", "rate_limit_tier",
+        "blocked_until", "failures", "last_error",
+    )
+
+    def __init__(
+        self,
+        source: str,
+        fetched_at: float | None = None,
+        data: dict[str, Any] | None = None,
+        usage: UsageData | None = None,
+        subscription_type: str | None = None,
+        rate_limit_tier: str | None = None,
+        blocked_until: float | None = None,
+        failures: int = 0,
+        last_error: _Failure | None = None,
+    ) -> None:
+        self.source = source
+        self.fetched_at = fetched_at
+        self.data = data
+        self.usage = usage
+        self.subscription_type = subscription_type
+        self.rate_limit_tier = rate_limit_tier
+        self.blocked_until = blocked_until
+        self.failures = failures
+        self.last_error = last_error
+
+    def failed(self, failure: _Failure, blocked_until: float | None) -> _Entry:
+        """This entry's data, with one more failure recorded."""
+        return _Entry(
+            self.source,
+            self.fetched_at,
+            self.data,
+            self.usage,
+            self.subscription_type,
+            self.rate_limit_tier,
+            blocked_until,
+            self.failures + 1,
+            failure,
+        )
 
     def to_document(self) -> dict[str, Any]:
         failure = self.last_error
@@ -152,7 +206,7 @@ class _Entry:
             "version": CACHE_VERSION,
             "source": self.source,
             "fetched_at": self.fetched_at,
-            "data": None if self.usage is None else self.usage.to_dict(),
+            "data": self.data,
             "subscription_type": self.subscription_type,
             "rate_limit_tier": self.rate_limit_tier,
             "blocked_until": self.blocked_until,
@@ -163,17 +217,25 @@ class _Entry:
         }
 
     @classmethod
-    def from_document(cls, document: Any, source: str) -> _Entry | None:
-        """The entry a cache file holds, or ``None`` when it is not a valid one for ``source``."""
+    def from_document(cls, document: Any, source: str, decode: bool) -> _Entry | None:
+        """The entry a cache file holds, or ``None`` when it is not a valid one for ``source``.
+
+        ``decode`` parses the data into ``UsageData`` (data that does not parse makes the file
+        invalid); without it the data is trusted as this library wrote it and left undecoded.
+        """
         if not isinstance(document, dict) or document.get("version") != CACHE_VERSION:
             return None
         if document.get("source") != source:
             return None
         data = document.get("data")
         fetched_at = _optional_float(document.get("fetched_at"))
-        if (data is None) != (fetched_at is None):
+        if (data is None) != (fetched_at is None) or not (data is None or isinstance(data, dict)):
             return None
-        usage = None if data is None else UsageData.from_dict(data)
+        usage = None
+        if decode and data is not None:
+            from claude_usage.models import UsageData
+
+            usage = UsageData.from_dict(data)
         failure = document.get("last_error")
         last_error = None
         if isinstance(failure, dict):
@@ -188,6 +250,7 @@ class _Entry:
         return cls(
             source=source,
             fetched_at=fetched_at,
+            data=data,
             usage=usage,
             subscription_type=_optional_text(document.get("subscription_type")),
             rate_limit_tier=_optional_text(document.get("rate_limit_tier")),
@@ -209,26 +272,52 @@ def _optional_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-@dataclass(frozen=True, slots=True)
 class CacheResult:
     """The outcome of :meth:`UsageCache.get`.
 
     ``usage`` is ``None`` only together with an ``error``. With both, the data is stale: the
     request failed (or was not sent because of a recorded block) and older data is shown.
+    ``data`` is the same usage in its ``to_dict()`` form (JSON-ready), available without
+    parsing; ``usage`` is parsed from it on first access when ``get`` was called with
+    ``decode=False``.
     """
 
-    usage: UsageData | None
-    fetched_at: float | None
-    now: float
-    error: ClaudeUsageError | None = None
-    requested: bool = False
-    subscription_type: str | None = None
-    rate_limit_tier: str | None = None
+    __slots__ = ("data", "fetched_at", "now", "error", "requested", "subscription_type", "rate_limit_tier", "_usage")
+
+    def __init__(
+        self,
+        data: dict[str, Any] | None,
+        fetched_at: float | None,
+        now: float,
+        error: ClaudeUsageError | None = None,
+        requested: bool = False,
+        subscription_type: str | None = None,
+        rate_limit_tier: str | None = None,
+        *,
+        usage: UsageData | None = None,
+    ) -> None:
+        self.data = data
+        self.fetched_at = fetched_at
+        self.now = now
+        self.error = error
+        self.requested = requested
+        self.subscription_type = subscription_type
+        self.rate_limit_tier = rate_limit_tier
+        self._usage = usage
+
+    @property
+    def usage(self) -> UsageData | None:
+        """The data as ``UsageData`` (``None`` only together with an ``error``)."""
+        if self._usage is None and self.data is not None:
+            from claude_usage.models import UsageData
+
+            self._usage = UsageData.from_dict(self.data)
+        return self._usage
 
     @property
     def stale(self) -> bool:
         """True when ``usage`` is older data served because the latest attempt failed."""
-        return self.error is not None and self.usage is not None
+        return self.error is not None and self.data is not None
 
     @property
     def age_seconds(self) -> float | None:
@@ -237,10 +326,17 @@ class CacheResult:
 
     def usage_or_raise(self) -> UsageData:
         """The data, stale or not; the error when there is none."""
-        if self.usage is None:
+        usage = self.usage
+        if usage is None:
             assert self.error is not None
             raise self.error
-        return self.usage
+        return usage
+
+    def __repr__(self) -> str:
+        return (
+            f"CacheResult(fetched_at={self.fetched_at!r}, now={self.now!r}, error={self.error!r}, "
+            f"requested={self.requested!r}, stale={self.stale!r})"
+        )
 
 
 class UsageCache:
@@ -283,24 +379,29 @@ class UsageCache:
         force: bool = False,
         ignore_block: bool = False,
         wait: float = 15.0,
+        decode: bool = True,
     ) -> CacheResult:
         """Usage for ``key``: from the cache when fresh, else from ``fetch`` by one process at a time.
 
         ``force`` sends a request even when the cache is fresh (a block still holds it back unless
         ``ignore_block``); ``wait`` bounds the time spent waiting for another process's fetch.
         Errors of ``fetch`` come back in the result, never raised (``usage_or_raise`` raises them).
+        ``decode=False`` trusts cached data as this library wrote it and leaves it in its
+        ``to_dict()`` form (``CacheResult.data``), so a caller that only needs that form (the
+        command's ``--json``) does not load the models; with the default, cached data that does
+        not parse counts as no cache.
         """
         started = self._clock()
-        entry = self._read(key, source)
+        entry = self._read(key, source, decode)
         answer = self._answer_without_request(entry, started, started, max_age, force, ignore_block)
         if answer is not None:
             return answer
         lock = self._lock(key, wait)
         try:
             if lock is _TIMED_OUT:
-                return self._gave_up_waiting(key, source, started, max_age, wait)
+                return self._gave_up_waiting(key, source, started, max_age, wait, decode)
             if lock is not None:
-                entry = self._read(key, source)  # another process may have fetched meanwhile
+                entry = self._read(key, source, decode)  # another process may have fetched meanwhile
                 answer = self._answer_without_request(entry, self._clock(), started, max_age, force, ignore_block)
                 if answer is not None:
                     return answer
@@ -314,7 +415,7 @@ class UsageCache:
     ) -> CacheResult | None:
         if entry is None:
             return None
-        if entry.usage is not None and entry.fetched_at is not None:
+        if entry.data is not None and entry.fetched_at is not None:
             age = now - entry.fetched_at
             # Fetched since this call began satisfies even a forced request: it is as new as ours.
             if entry.fetched_at >= started or (not force and abs(age) < max_age):
@@ -331,18 +432,14 @@ class UsageCache:
             now = self._clock()
             block = block_seconds(error)
             failure = _Failure(error.kind, error.message, now, getattr(error, "status", None))
-            entry = replace(
-                previous,
-                blocked_until=None if block is None else now + block + self._jitter(),
-                failures=previous.failures + 1,
-                last_error=failure,
-            )
+            entry = previous.failed(failure, None if block is None else now + block + self._jitter())
             self._write(key, entry)
             return self._result(entry, now, error=error, requested=True)
         now = self._clock()
         entry = _Entry(
             source=source,
             fetched_at=now,
+            data=fetched.usage.to_dict(),
             usage=fetched.usage,
             subscription_type=fetched.subscription_type or previous.subscription_type,
             rate_limit_tier=fetched.rate_limit_tier or previous.rate_limit_tier,
@@ -350,9 +447,11 @@ class UsageCache:
         self._write(key, entry)
         return self._result(entry, now, requested=True)
 
-    def _gave_up_waiting(self, key: str, source: str, started: float, max_age: float, wait: float) -> CacheResult:
+    def _gave_up_waiting(
+        self, key: str, source: str, started: float, max_age: float, wait: float, decode: bool
+    ) -> CacheResult:
         now = self._clock()
-        entry = self._read(key, source)
+        entry = self._read(key, source, decode)
         answer = self._answer_without_request(entry, now, started, max_age, False, False)
         if answer is not None:
             return answer
@@ -365,6 +464,7 @@ class UsageCache:
     @staticmethod
     def _result(entry: _Entry, now: float, *, error: ClaudeUsageError | None = None, requested: bool = False) -> CacheResult:
         return CacheResult(
+            data=entry.data,
             usage=entry.usage,
             fetched_at=entry.fetched_at,
             now=now,
@@ -382,7 +482,7 @@ class UsageCache:
             self._usable = self.directory is not None and _prepare_directory(self.directory)
         return self.directory if self._usable else None
 
-    def _read(self, key: str, source: str) -> _Entry | None:
+    def _read(self, key: str, source: str, decode: bool) -> _Entry | None:
         directory = self._ready_directory()
         if directory is None:
             return None
@@ -400,7 +500,7 @@ class UsageCache:
         finally:
             os.close(fd)
         try:
-            return _Entry.from_document(json.loads(raw), source)
+            return _Entry.from_document(json.loads(raw), source, decode)
         except (ValueError, TypeError, KeyError, RecursionError, ClaudeUsageError):
             return None  # corrupt or foreign: ignored, and replaced by the next write
 
@@ -437,7 +537,11 @@ class UsageCache:
     def _lock(self, key: str, wait: float) -> int | object | None:
         """An fd holding the exclusive lock, ``_TIMED_OUT``, or ``None`` when locking is impossible."""
         directory = self._ready_directory()
-        if directory is None or fcntl is None:
+        try:
+            import fcntl  # imported here: a cache hit takes no lock
+        except ImportError:  # pragma: no cover - Windows: no cross-process lock, the cache still works
+            return None
+        if directory is None:
             return None
         try:
             fd = os.open(os.path.join(directory, f"{key}.lock"), os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o600)

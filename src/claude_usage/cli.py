@@ -2,24 +2,26 @@
 
 A cache hit, ``--help`` and ``--version`` import neither the HTTP stack nor the native module:
 :mod:`claude_usage.client` is imported only when a request is actually needed, so a status line
-that runs every few seconds costs little more than starting Python.
+that runs every few seconds costs little more than starting Python. ``--json`` served from the
+cache does not even load the models: it prints the cached ``to_dict()`` form as it is. For the
+same reason this module avoids argparse, dataclasses and typing at run time (each costs a cache
+hit more than all the rest of its work).
 """
 
 from __future__ import annotations
 
-import argparse
-import math
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
 
 from claude_usage import __version__
 from claude_usage.errors import ClaudeUsageError, ConfigurationError
 
+# Not typing.TYPE_CHECKING: importing typing would cost a cache hit ~10 ms.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime
+    from typing import Any, TextIO
 
     from claude_usage.cache import CacheResult, Fetched
     from claude_usage.models import ExtraUsage, UsageData, UsagePeriod
@@ -120,15 +122,18 @@ def main(
     out = sys.stdout if stdout is None else stdout
     err = sys.stderr if stderr is None else stderr
     try:
-        args = _parse(argv, out, err)
+        args = _parse(sys.argv[1:] if argv is None else argv, out)
     except _Exit as finished:
         return finished.status
+    except _ArgumentError as problem:
+        err.write(f"{_USAGE_LINE}{PROG}: error: {problem}\n")
+        return EXIT_USAGE
     try:
         if args.format is not None:
             _check_template(args.format)
         clock = _clock(env)
         result = _obtain(args, env, clock)
-        if result.error is not None and (result.usage is None or args.strict):
+        if result.error is not None and (result.data is None or args.strict):
             raise result.error
     except _Usage as problem:
         err.write(f"{PROG}: {problem}\n")
@@ -157,70 +162,144 @@ class _Exit(Exception):
         self.status = status
 
 
-class _Parser(argparse.ArgumentParser):
-    """Writes to the streams it is given (so in-process calls capture it) and never calls sys.exit."""
-
-    def __init__(self, out: TextIO, err: TextIO, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._out, self._err = out, err
-
-    def _print_message(self, message: str, file: Any = None) -> None:
-        if message:
-            (self._err if file is sys.stderr else self._out).write(message)
-
-    def exit(self, status: int = 0, message: str | None = None) -> Any:
-        if message:
-            self._err.write(message)
-        raise _Exit(status)
-
-    def error(self, message: str) -> Any:
-        self.print_usage(self._err)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+class _ArgumentError(_Usage):
+    """A mistake on the command line itself: reported under the usage line, as argparse would."""
 
 
-def _seconds(minimum: float) -> Callable[[str], float]:
-    def convert(text: str) -> float:
+#: One table drives both parsing and --help: (flag, metavar or None for a switch, help).
+_OPTIONS: tuple[tuple[str, str | None, str], ...] = (
+    ("--json", None, "print one JSON document (schema in the README)"),
+    ("--format", "TEMPLATE", "print a one-line template with {field}s (listed below)"),
+    ("--statusline", None, "print a short line for a status bar"),
+    ("--max-age", "SECONDS", "serve cached data younger than this (default 180)"),
+    ("--no-cache", None, "send a request now (unless rate-limited)"),
+    ("--force", None, "send a request now, even during a rate-limit block"),
+    ("--strict", None, "fail instead of showing stale data"),
+    ("--timeout", "SECONDS", "request deadline (default 10)"),
+    ("--color", "{auto,always,never}", "colour output (auto: terminal and no NO_COLOR)"),
+    ("--version", None, "show program's version number and exit"),
+)
+_HELP_OPTION = ("-h, --help", None, "show this help message and exit")
+#: At most one of these may be given.
+_VIEW_FLAGS = ("--json", "--format", "--statusline")
+_COLORS = ("auto", "always", "never")
+_USAGE_LINE = f"""\
+usage: {PROG} [-h] [--json | --format TEMPLATE | --statusline]
+                    [--max-age SECONDS] [--no-cache] [--force] [--strict]
+                    [--timeout SECONDS] [--color {{auto,always,never}}]
+                    [--version]
+"""
+DESCRIPTION = """\
+Show how much of your Claude plan you have used (5-hour and 7-day windows,
+per-model limits, extra usage, pace), from Claude Code's stored login."""
+
+
+class _Arguments:
+    """The parsed command line; the defaults are set here."""
+
+    __slots__ = ("json", "format", "statusline", "max_age", "no_cache", "force", "strict", "timeout", "color")
+
+    def __init__(self) -> None:
+        self.json = False
+        self.format: str | None = None
+        self.statusline = False
+        self.max_age: float | None = None
+        self.no_cache = False
+        self.force = False
+        self.strict = False
+        self.timeout = 10.0
+        self.color = "auto"
+
+
+def _help_text() -> str:
+    lines = [_USAGE_LINE, DESCRIPTION, "", "options:"]
+    for flag, metavar, text in (_HELP_OPTION, *_OPTIONS):
+        invocation = flag if metavar is None else f"{flag} {metavar}"
+        if len(invocation) <= 20:
+            lines.append(f"  {invocation:<22}{text}")
+        else:  # too long to share a line with its help, as argparse lays it out
+            lines.extend((f"  {invocation}", f"{'':24}{text}"))
+    return "\n".join(lines) + "\n\n" + EPILOG
+
+
+def _seconds(text: str, minimum: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"not a number of seconds: {text!r}") from None
+    # NaN fails every comparison, so it is refused with the infinities.
+    if not (minimum <= value < float("inf")):
+        raise ValueError(f"must be a finite number of seconds >= {minimum:g}: {text!r}")
+    return value
+
+
+def _option_named(flag: str) -> str:
+    """The option ``flag`` names: exactly, or as an unambiguous prefix (as argparse allows)."""
+    if flag in ("-h", "--help"):
+        return "--help"
+    flags = [option[0] for option in _OPTIONS] + ["--help"]
+    if flag in flags:
+        return flag
+    matches = [known for known in flags if flag.startswith("--") and len(flag) > 2 and known.startswith(flag)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise _ArgumentError(f"ambiguous option: {flag} could match {', '.join(matches)}")
+    raise _ArgumentError(f"unrecognized arguments: {flag}")
+
+
+def _is_negative_number(text: str) -> bool:
+    try:
+        return text.startswith("-") and float(text) < 0
+    except ValueError:
+        return False
+
+
+def _parse(argv: Sequence[str], out: TextIO) -> _Arguments:
+    """The command line as ``_Arguments``; --help and --version print and raise ``_Exit(0)``."""
+    args = _Arguments()
+    view: str | None = None
+    position = 0
+    while position < len(argv):
+        item = argv[position]
+        position += 1
+        written, has_value, value = item.partition("=") if item.startswith("--") else (item, "", "")
+        flag = _option_named(written)
+        metavar = next((option[1] for option in _OPTIONS if option[0] == flag), None)
+        if metavar is None and has_value:
+            raise _ArgumentError(f"argument {flag}: ignored explicit argument {value!r}")
+        if flag in ("--help", "--version"):
+            out.write(_help_text() if flag == "--help" else f"{PROG} {__version__}\n")
+            raise _Exit(EXIT_OK)
+        if metavar is not None and not has_value:
+            if position == len(argv) or (argv[position].startswith("-") and not _is_negative_number(argv[position])):
+                raise _ArgumentError(f"argument {flag}: expected one argument")
+            value = argv[position]
+            position += 1
+        if flag in _VIEW_FLAGS:
+            if view is not None and view != flag:
+                raise _ArgumentError(f"argument {flag}: not allowed with argument {view}")
+            view = flag
         try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-        if not math.isfinite(value) or value < minimum or (minimum == 0 and value < 0):
-            raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= {minimum:g}: {text!r}")
-        return value
-
-    return convert
+            _apply(args, flag, value)
+        except ValueError as problem:
+            raise _ArgumentError(f"argument {flag}: {problem}") from None
+    return args
 
 
-def _parse(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> argparse.Namespace:
-    parser = _Parser(
-        out,
-        err,
-        prog=PROG,
-        description="Show how much of your Claude plan you have used (5-hour and 7-day windows,\n"
-        "per-model limits, extra usage, pace), from Claude Code's stored login.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    view = parser.add_mutually_exclusive_group()
-    view.add_argument("--json", action="store_true", help="print one JSON document (schema in the README)")
-    view.add_argument("--format", metavar="TEMPLATE", help="print a one-line template with {field}s (listed below)")
-    view.add_argument("--statusline", action="store_true", help="print a short line for a status bar")
-    parser.add_argument(
-        "--max-age",
-        type=_seconds(0),
-        default=None,
-        metavar="SECONDS",
-        help="serve cached data younger than this (default 180)",
-    )
-    parser.add_argument("--no-cache", action="store_true", help="send a request now (unless rate-limited)")
-    parser.add_argument("--force", action="store_true", help="send a request now, even during a rate-limit block")
-    parser.add_argument("--strict", action="store_true", help="fail instead of showing stale data")
-    parser.add_argument("--timeout", type=_seconds(0.001), default=10.0, metavar="SECONDS", help="request deadline (default 10)")
-    parser.add_argument(
-        "--color", choices=("auto", "always", "never"), default="auto", help="colour output (auto: terminal and no NO_COLOR)"
-    )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    return parser.parse_args(argv)
+def _apply(args: _Arguments, flag: str, value: str) -> None:
+    if flag == "--format":
+        args.format = value
+    elif flag == "--max-age":
+        args.max_age = _seconds(value, 0.0)
+    elif flag == "--timeout":
+        args.timeout = _seconds(value, 0.001)
+    elif flag == "--color":
+        if value not in _COLORS:
+            raise ValueError(f"invalid choice: {value!r} (choose from {', '.join(map(repr, _COLORS))})")
+        args.color = value
+    else:  # a switch: --json sets args.json, --no-cache args.no_cache...
+        setattr(args, flag[2:].replace("-", "_"), True)
 
 
 def _clock(environ: Mapping[str, str]) -> Callable[[], float]:
@@ -239,7 +318,7 @@ def _clock(environ: Mapping[str, str]) -> Callable[[], float]:
 # -- getting the data --------------------------------------------------------------------------
 
 
-def _obtain(args: argparse.Namespace, environ: Mapping[str, str], clock: Callable[[], float]) -> CacheResult:
+def _obtain(args: _Arguments, environ: Mapping[str, str], clock: Callable[[], float]) -> CacheResult:
     from claude_usage.cache import DEFAULT_MAX_AGE, UsageCache, cache_key
     from claude_usage.credentials import locate_credentials
 
@@ -261,6 +340,7 @@ def _obtain(args: argparse.Namespace, environ: Mapping[str, str], clock: Callabl
         force=args.no_cache or args.force,
         ignore_block=args.force,
         wait=args.timeout + 5.0,
+        decode=not args.json,
     )
 
 
@@ -307,11 +387,13 @@ def _report_error(error: ClaudeUsageError, as_json: bool, out: TextIO, err: Text
 # -- presentation ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class _Style:
-    color: bool
-    unicode: bool
-    columns: int
+    __slots__ = ("color", "unicode", "columns")
+
+    def __init__(self, color: bool, unicode: bool, columns: int) -> None:
+        self.color = color
+        self.unicode = unicode
+        self.columns = columns
 
 
 def _style(color: str, environ: Mapping[str, str], out: TextIO) -> _Style:
@@ -395,11 +477,13 @@ def _window_hours(key: str) -> float | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
 class _Row:
-    label: str
-    period: UsagePeriod
-    hours: float | None
+    __slots__ = ("label", "period", "hours")
+
+    def __init__(self, label: str, period: UsagePeriod, hours: float | None) -> None:
+        self.label = label
+        self.period = period
+        self.hours = hours
 
 
 def _rows(usage: UsageData) -> list[_Row]:
@@ -425,10 +509,12 @@ def _rows(usage: UsageData) -> list[_Row]:
     return rows
 
 
-@dataclass(frozen=True, slots=True)
 class _Pace:
-    elapsed: float
-    on_pace: bool
+    __slots__ = ("elapsed", "on_pace")
+
+    def __init__(self, elapsed: float, on_pace: bool) -> None:
+        self.elapsed = elapsed
+        self.on_pace = on_pace
 
 
 def _pace(row: _Row, now: datetime) -> _Pace | None:
@@ -453,14 +539,14 @@ def _percent(value: float) -> str:
     return f"{value:.0f}"
 
 
-def _render(args: argparse.Namespace, result: CacheResult, style: _Style) -> str:
+def _render(args: _Arguments, result: CacheResult, style: _Style) -> str:
+    if args.json:
+        return _json_document(result) + "\n"
     from datetime import datetime, timezone
 
     usage = result.usage
     assert usage is not None
     now = datetime.fromtimestamp(result.now, timezone.utc)
-    if args.json:
-        return _json_document(usage, result) + "\n"
     fields = _fields(usage, result, now, style)
     template: str | None = args.format
     if template is not None:
@@ -470,13 +556,13 @@ def _render(args: argparse.Namespace, result: CacheResult, style: _Style) -> str
     return _default_view(usage, result, now, style)
 
 
-def _json_document(usage: UsageData, result: CacheResult) -> str:
+def _json_document(result: CacheResult) -> str:
+    """The ``to_dict()`` form (as cached: no ``UsageData`` is built) plus the cache's fields."""
     import json
-    from datetime import datetime, timezone
 
-    document = usage.to_dict()
-    assert result.fetched_at is not None
-    document["fetched_at"] = datetime.fromtimestamp(result.fetched_at, timezone.utc).isoformat(timespec="seconds")
+    assert result.data is not None and result.fetched_at is not None
+    document = dict(result.data)
+    document["fetched_at"] = _iso_utc(result.fetched_at)
     document["age_seconds"] = round(result.age_seconds or 0.0)
     document["stale"] = result.stale
     return json.dumps(document)
@@ -522,9 +608,15 @@ def _extra_parts(extra: ExtraUsage | None, style: _Style) -> tuple[str, str, str
     )
 
 
-def _fields(usage: UsageData, result: CacheResult, now: datetime, style: _Style) -> dict[str, str]:
-    from datetime import datetime, timezone
+def _iso_utc(seconds: float) -> str:
+    """``datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")``, without
+    importing datetime (the ``--json`` cache hit needs nothing else from it)."""
+    import time
 
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(seconds))
+
+
+def _fields(usage: UsageData, result: CacheResult, now: datetime, style: _Style) -> dict[str, str]:
     fields = dict.fromkeys(FORMAT_FIELDS, _MISSING)
     for key in _WINDOWS:
         period = usage.windows.get(key)
@@ -545,7 +637,7 @@ def _fields(usage: UsageData, result: CacheResult, now: datetime, style: _Style)
     fields["stale"] = "stale" if result.stale else ""
     fields["age"] = _human_age(result.age_seconds)
     if result.fetched_at is not None:
-        fields["fetched_at"] = datetime.fromtimestamp(result.fetched_at, timezone.utc).isoformat(timespec="seconds")
+        fields["fetched_at"] = _iso_utc(result.fetched_at)
     return fields
 
 

@@ -8,7 +8,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit

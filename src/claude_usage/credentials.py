@@ -73,6 +73,10 @@ class CredentialSource:
     def __hash__(self) -> int:
         return hash(self._fields())
 
+    def __reduce__(self) -> tuple[type[CredentialSource], tuple[str, str, str]]:
+        # pickle and copy would otherwise restore the slots through the refusing __setattr__.
+        return (CredentialSource, self._fields())
+
     def __repr__(self) -> str:
         return f"CredentialSource(kind={self.kind!r}, location={self.location!r}, keychain_mode={self.keychain_mode!r})"
 

@@ -8,15 +8,17 @@ The mode itself is chosen in claude_usage.credentials (``keychain_mode``).
 
 from __future__ import annotations
 
-import hashlib
 import os
-import unicodedata
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
 
 from claude_usage.errors import ConfigurationError
 
+# Not typing.TYPE_CHECKING: on macOS the command's cache hit names the item (keychain_location),
+# and importing typing would cost it ~10 ms.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Final
+
     from claude_usage._native import NativeCredential
 
 __all__ = [
@@ -40,6 +42,10 @@ def service_names(environ: Mapping[str, str]) -> tuple[str, ...]:
         config_dir = environ.get("CLAUDE_CONFIG_DIR")
     if not config_dir:
         return (LEGACY_SERVICE,)
+    # Imported here: hashlib loads libcrypto (~9 ms, ~4 MB), and only a config directory needs it.
+    import hashlib
+    import unicodedata
+
     # Node (Claude Code) decodes the environment as UTF-8, replacing invalid bytes.
     as_node_sees_it = config_dir.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     normalised = unicodedata.normalize("NFC", as_node_sees_it)
