@@ -113,6 +113,75 @@ def test_parse_timestamp_round_trips_isoformat(moment: datetime, zulu: bool) -> 
     assert (moment, UTC) == (pace.parse_timestamp(text), pace.parse_timestamp(text).tzinfo)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-02T11:00:00.521744+00:00", datetime(2026, 3, 2, 11, 0, 0, 521744, tzinfo=UTC)),
+        ("2026-07-14T18:00:00Z", datetime(2026, 7, 14, 18, 0, tzinfo=UTC)),
+        ("2026-03-02T12:30:00.5+01:30", datetime(2026, 3, 2, 11, 0, 0, 500000, tzinfo=UTC)),
+        ("2026-03-02T11:00:00.123Z", datetime(2026, 3, 2, 11, 0, 0, 123000, tzinfo=UTC)),
+    ],
+)
+def test_usual_timestamps_take_the_fast_path(text: str, expected: datetime) -> None:
+    """The shapes servers send are read by the fast path, not left to the pattern."""
+    assert expected == pace.parse_usual_timestamp(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-03-02T11:00:00.521744+05:60",
+        "2026-03-02T11:00:00.5+05:60",
+        "2026-03-02T11:00:00+05:60",
+        "2026-03-02T24:00:00.000000+00:00",
+        "2026-03-02T24:00:00Z",
+        "2026-03-02T11:00:00.Z",
+        "2026-03-02T11:00:00.+00:00",
+        "2026-03-02T11:00:00+01:00:30",
+        "2026-03-02X11:00:00Z",
+        "2026-W10-1T11:00:00Z",
+        "2026-03-02T11:00:00",
+    ],
+)
+def test_fast_path_leaves_edge_cases_to_the_pattern(text: str) -> None:
+    """Forms datetime.fromisoformat reads differently from the pattern never take the fast path."""
+    assert None is pace.parse_usual_timestamp(text)
+
+
+two_digits = st.integers(min_value=0, max_value=99).map("{:02}".format)
+offsets_written = st.sampled_from(["", "Z", "z"]) | st.builds(
+    "{}{:02}{}{}".format,
+    st.sampled_from("+-"),
+    st.integers(min_value=0, max_value=25),
+    st.sampled_from(["", ":", ":"]),
+    two_digits | st.just(""),
+)
+# Valid dates and near-valid times, fractions and offsets: the edges where the fast path must
+# either agree with the pattern or step aside.
+timestamp_like = st.builds(
+    "{}{}{:02}:{:02}{}{}{}".format,
+    st.dates().map(lambda day: day.isoformat()),
+    st.sampled_from("TTTt X"),
+    st.integers(min_value=0, max_value=24),
+    st.integers(min_value=0, max_value=60),
+    st.sampled_from(["", ":00", ":59", ":60"]),
+    st.sampled_from(["", ".", ","]).flatmap(lambda mark: st.text("0123456789", max_size=8).map(mark.__add__)),
+    offsets_written,
+)
+
+
+@settings(deadline=None, max_examples=1000)
+@given(text=timestamp_like)
+def test_usual_timestamp_path_agrees_with_the_pattern(text: str) -> None:
+    """The fast path returns the pattern's answer, or None to leave the text to the pattern."""
+    try:
+        by_pattern: datetime | None = pace._parse_with_pattern(text)
+    except ValueError:
+        by_pattern = None
+    by_fast_path = pace.parse_usual_timestamp(text)
+    assert by_fast_path is None or by_pattern == by_fast_path
+
+
 # --- time_until_reset and time_elapsed_percent ---------------------------------------------
 
 

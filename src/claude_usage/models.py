@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import reprlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -34,7 +34,9 @@ __all__ = ["ExtraUsage", "Limit", "UsageData", "UsagePeriod"]
 FIVE_HOUR_PERIOD_HOURS = 5.0
 SEVEN_DAY_PERIOD_HOURS = 168.0
 
-_KNOWN_WINDOWS = ("five_hour", "seven_day", "seven_day_sonnet", "seven_day_opus", "seven_day_oauth_apps")
+# The windows UsageData has an attribute for, in field order.
+_WINDOW_FIELDS = ("five_hour", "seven_day", "seven_day_sonnet", "seven_day_opus", "seven_day_oauth_apps")
+_KNOWN_WINDOWS = frozenset(_WINDOW_FIELDS)
 # Top-level objects that carry a "utilization" key but are not windows.
 _NOT_WINDOWS = frozenset({"extra_usage", "limits"})
 
@@ -58,6 +60,9 @@ _value_repr = reprlib.Repr()
 _value_repr.maxstring = 40
 _value_repr.maxother = 40
 _value_repr.maxlevel = 2
+_isfinite = math.isfinite
+# Values that _plain_copy keeps as they are: every JSON scalar.
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 
 
 def _shorten(text: str) -> str:
@@ -89,51 +94,68 @@ def _parse_error(message: str) -> ParseError:
     return ParseError(message, hint=_PARSE_HINT)
 
 
-def _number(value: Any, name: str) -> float:
+# The field checks below name the field as ``name + part`` (``name[index] + part`` in a list):
+# the message is only formatted on failure, so a valid body costs no string building. The parsers
+# call them only when a value is not already of the exact type wanted (``type(x) is str``, a
+# finite ``float``, ...): a check costs a call, and a typical body has dozens of fields.
+
+
+def _is_mapping(value: Any) -> bool:
+    # The exact-type test first: isinstance against the Mapping ABC is several times slower.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+def _field_name(name: str, part: str, index: int | None) -> str:
+    return f"{name}{part}" if index is None else f"{name}[{index}]{part}"
+
+
+def _number(value: Any, name: str, part: str = "", index: int | None = None) -> float:
+    if type(value) is int:  # the usual case of a call: 23 for 23.0
+        try:
+            return float(value)
+        except OverflowError:
+            pass  # too large for a float: refused below
     # bool is an int subclass, but true is not a percentage.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _parse_error(f"{name} must be a number, got {_value_excerpt(value)}")
+        raise _parse_error(f"{_field_name(name, part, index)} must be a number, got {_value_excerpt(value)}")
     try:
         result = float(value)
     except OverflowError:
         result = math.inf
-    if not math.isfinite(result):
-        raise _parse_error(f"{name} must be a finite number, got {_value_excerpt(value)}")
+    if not _isfinite(result):
+        raise _parse_error(f"{_field_name(name, part, index)} must be a finite number, got {_value_excerpt(value)}")
     return result
 
 
-def _optional_number(value: Any, name: str) -> float | None:
-    return None if value is None else _number(value, name)
-
-
-def _optional_str(value: Any, name: str) -> str | None:
+def _optional_str(value: Any, name: str, part: str = "", index: int | None = None) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    raise _parse_error(f"{name} must be a string or null, got {_value_excerpt(value)}")
+    raise _parse_error(f"{_field_name(name, part, index)} must be a string or null, got {_value_excerpt(value)}")
 
 
-def _optional_bool(value: Any, name: str) -> bool | None:
+def _optional_bool(value: Any, name: str, part: str = "", index: int | None = None) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
-    raise _parse_error(f"{name} must be true, false or null, got {_value_excerpt(value)}")
+    raise _parse_error(f"{_field_name(name, part, index)} must be true, false or null, got {_value_excerpt(value)}")
 
 
-def _optional_object(value: Any, name: str) -> Mapping[str, Any] | None:
-    if value is None or isinstance(value, Mapping):
+def _optional_object(value: Any, name: str, part: str = "", index: int | None = None) -> Mapping[str, Any] | None:
+    if value is None or type(value) is dict or isinstance(value, Mapping):
         return value
-    raise _parse_error(f"{name} must be an object or null, got {_value_excerpt(value)}")
+    raise _parse_error(f"{_field_name(name, part, index)} must be an object or null, got {_value_excerpt(value)}")
 
 
-def _timestamp(value: Any, name: str) -> datetime | None:
-    if value is None:
+def _timestamp(value: Any, name: str, part: str = "", index: int | None = None) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            return pace.parse_timestamp(value)
+        except ValueError:
+            problem = f"{_field_name(name, part, index)} is not an ISO 8601 timestamp: {_value_excerpt(value)}"
+    elif value is None:
         return None
-    if not isinstance(value, str):
-        raise _parse_error(f"{name} must be a timestamp string or null, got {_value_excerpt(value)}")
-    try:
-        return pace.parse_timestamp(value)
-    except ValueError:
-        problem = f"{name} is not an ISO 8601 timestamp: {_value_excerpt(value)}"
-    raise _parse_error(problem)
+    else:
+        problem = f"{_field_name(name, part, index)} must be a timestamp string or null, got {_value_excerpt(value)}"
+    raise _parse_error(problem)  # outside the except block, so the ValueError is not chained
 
 
 def _plain_copy(value: Any) -> Any:
@@ -141,16 +163,18 @@ def _plain_copy(value: Any) -> Any:
 
     Iterative because a valid body may nest nearly as deep as the recursion limit.
     """
-    if not isinstance(value, (Mapping, list, tuple)):
+    if type(value) in _SCALAR_TYPES or not (_is_mapping(value) or isinstance(value, (list, tuple))):
         return value
-    root: Any = {} if isinstance(value, Mapping) else [None] * len(value)
+    root: Any = {} if _is_mapping(value) else [None] * len(value)
     pending: list[tuple[Any, Any]] = [(value, root)]
     while pending:
         source, target = pending.pop()
-        items = source.items() if isinstance(source, Mapping) else enumerate(source)
+        items = source.items() if _is_mapping(source) else enumerate(source)
         for key, child in items:
-            if isinstance(child, Mapping):
-                copied: Any = {}
+            if type(child) in _SCALAR_TYPES:
+                copied: Any = child
+            elif _is_mapping(child):
+                copied = {}
                 pending.append((child, copied))
             elif isinstance(child, (list, tuple)):
                 copied = [None] * len(child)
@@ -212,17 +236,6 @@ class UsagePeriod:
             return None
         return pace.time_until_exhausted(self.utilization, known[0], period_hours, now=known[1])
 
-    @classmethod
-    def _parse(cls, value: Any, name: str) -> UsagePeriod | None:
-        window = _optional_object(value, name)
-        if window is None:
-            return None
-        if "utilization" not in window:
-            raise _parse_error(f"{name}.utilization is missing")
-        return cls(
-            utilization=_number(window["utilization"], f"{name}.utilization"),
-            resets_at=_timestamp(window.get("resets_at"), f"{name}.resets_at"),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,19 +277,6 @@ class ExtraUsage:
             amount = amount.quantize(Decimal(1))  # 763.0 -> 763, so the result reads 7.63
         return amount.scaleb(-self.minor_unit_exponent)
 
-    @classmethod
-    def _parse(cls, value: Any) -> ExtraUsage | None:
-        extra = _optional_object(value, "extra_usage")
-        if extra is None:
-            return None
-        return cls(
-            is_enabled=bool(_optional_bool(extra.get("is_enabled"), "extra_usage.is_enabled")),
-            monthly_limit=_optional_number(extra.get("monthly_limit"), "extra_usage.monthly_limit"),
-            used_credits=_optional_number(extra.get("used_credits"), "extra_usage.used_credits"),
-            utilization=_optional_number(extra.get("utilization"), "extra_usage.utilization"),
-            currency=_optional_str(extra.get("currency"), "extra_usage.currency") or "USD",
-            disabled_reason=_optional_str(extra.get("disabled_reason"), "extra_usage.disabled_reason"),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,27 +297,6 @@ class Limit:
         if self.resets_at is not None:
             object.__setattr__(self, "resets_at", pace.as_utc(self.resets_at, "resets_at"))
 
-    @classmethod
-    def _parse(cls, value: Any, name: str) -> Limit:
-        if not isinstance(value, Mapping):
-            raise _parse_error(f"{name} must be an object, got {_value_excerpt(value)}")
-        kind = value.get("kind")
-        if not isinstance(kind, str):
-            raise _parse_error(f"{name}.kind must be a string, got {_value_excerpt(kind)}")
-        if "percent" not in value:
-            raise _parse_error(f"{name}.percent is missing")
-        scope = _optional_object(value.get("scope"), f"{name}.scope")
-        model = None if scope is None else _optional_object(scope.get("model"), f"{name}.scope.model")
-        return cls(
-            kind=kind,
-            group=_optional_str(value.get("group"), f"{name}.group"),
-            percent=_number(value["percent"], f"{name}.percent"),
-            resets_at=_timestamp(value.get("resets_at"), f"{name}.resets_at"),
-            model=None
-            if model is None
-            else _optional_str(model.get("display_name"), f"{name}.scope.model.display_name"),
-            is_active=_optional_bool(value.get("is_active"), f"{name}.is_active"),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,38 +335,9 @@ class UsageData:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> UsageData:
         """Parse an already-decoded body; raise ``ParseError`` naming the field that is wrong."""
-        if not isinstance(data, Mapping):
+        if not _is_mapping(data):
             raise _parse_error(f"response body must be a JSON object, got {_value_excerpt(data)}")
-        known: dict[str, UsagePeriod | None] = {}
-        windows: dict[str, UsagePeriod] = {}
-        for key, value in data.items():
-            if key in _KNOWN_WINDOWS:
-                period = known[key] = UsagePeriod._parse(value, key)
-            elif _looks_like_window(key, value):
-                period = cls._parse_unknown_window(value, key)
-            else:
-                continue
-            if period is not None:
-                windows[key] = period
-        limits = _optional_list(data.get("limits"), "limits")
-        return cls(
-            five_hour=known.get("five_hour"),
-            seven_day=known.get("seven_day"),
-            seven_day_sonnet=known.get("seven_day_sonnet"),
-            seven_day_opus=known.get("seven_day_opus"),
-            seven_day_oauth_apps=known.get("seven_day_oauth_apps"),
-            extra_usage=ExtraUsage._parse(data.get("extra_usage")),
-            limits=tuple(Limit._parse(entry, f"limits[{index}]") for index, entry in enumerate(limits)),
-            windows=windows,
-            raw=data,
-        )
-
-    @staticmethod
-    def _parse_unknown_window(value: Mapping[str, Any], key: str) -> UsagePeriod | None:
-        try:
-            return UsagePeriod._parse(value, key)
-        except ParseError:
-            return None  # an unknown key never fails the parse; it stays in raw
+        return _parse_body(cls, data, False)
 
     @classmethod
     def from_json(cls, body: str | bytes) -> UsageData:
@@ -396,7 +346,7 @@ class UsageData:
         text = ""
         if isinstance(body, (bytes, bytearray, memoryview)):
             try:
-                text = bytes(body).decode("utf-8")
+                text = (body if type(body) is bytes else bytes(body)).decode("utf-8")
             except UnicodeDecodeError as exc:
                 problem = f"response body is not UTF-8 (invalid byte at offset {exc.start})"
         elif isinstance(body, str):
@@ -406,7 +356,7 @@ class UsageData:
         if problem is None:
             text = text.removeprefix("\ufeff")
             try:
-                data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+                data = _load_json(text)
             except json.JSONDecodeError as exc:
                 where = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
                 problem = f"response body is not JSON ({where}): {_body_excerpt(text)}"
@@ -419,7 +369,9 @@ class UsageData:
         # Raised outside the except blocks so no chained exception keeps the whole body.
         if problem is not None:
             raise _parse_error(problem)
-        return cls.from_dict(data)
+        if type(data) is not dict:
+            return cls.from_dict(data)  # raises, naming what the body is instead
+        return _parse_body(cls, data, True)
 
     def to_dict(self) -> dict[str, Any]:
         """The body as a JSON-ready dict (a deep copy of ``raw``; timestamps stay ISO 8601 strings)."""
@@ -450,13 +402,26 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _looks_like_window(key: Any, value: Any) -> bool:
-    return (
-        isinstance(key, str)
-        and key not in _NOT_WINDOWS
-        and isinstance(value, Mapping)
-        and "utilization" in value
-    )
+# Built once: json.loads with hooks would build a decoder (and its scanner) on every call.
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_scan_json: Callable[[str, int], tuple[Any, int]] = _STRICT_DECODER.scan_once  # type: ignore[attr-defined]
+_json_space: Callable[[str, int], Any] = json.decoder.WHITESPACE.match  # type: ignore[attr-defined]
+
+
+def _load_json(text: str) -> Any:
+    """``json.loads(text)`` with the strict hooks, raising exactly what it raises."""
+    if text[:1] == "{":
+        # The usual body: scanned directly, which saves decode()'s two frames and two regex calls.
+        try:
+            value, end = _scan_json(text, 0)
+        except StopIteration:  # a value missing somewhere: decode() below words it
+            pass
+        else:
+            if end == len(text) or _json_space(text, end).end() == len(text):
+                return value
+    elif text[:1] == "\ufeff":  # what json.loads says of a second BOM
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _STRICT_DECODER.decode(text)  # everything else, and the wording of every other error
 
 
 def _optional_list(value: Any, name: str) -> list[Any] | tuple[Any, ...]:
@@ -465,3 +430,171 @@ def _optional_list(value: Any, name: str) -> list[Any] | tuple[Any, ...]:
     if isinstance(value, (list, tuple)):
         return value
     raise _parse_error(f"{name} must be a list or null, got {_value_excerpt(value)}")
+
+
+# --- building the models --------------------------------------------------------------------
+#
+# Written for speed: a status line parses a body every few seconds, and the benchmark holds
+# parsing to twice the cost of json.loads. A value of the exact type wanted is taken as it is;
+# anything else goes through the field checks above, which convert it or raise. Instances are
+# built without __init__ (see _unfrozen): the values are already checked and converted and the
+# mappings are the parser's own, which is the work __init__ and __post_init__ would repeat.
+
+_parse_usual_timestamp = pace.parse_usual_timestamp
+
+
+def _unfrozen(cls: type) -> Any:
+    """A plain class with ``cls``'s slots and nothing else, whose instances become ``cls``'s.
+
+    The parsers fill one with plain attribute stores, then assign ``cls`` to its ``__class__``
+    (allowed: the slots are the same). The frozen class's own ``__setattr__`` refuses stores, and
+    its slots' setters (what ``__init__`` goes through) cost six times as much.
+    """
+    return type(f"_Unfrozen{cls.__name__}", (), {"__slots__": cls.__dict__["__slots__"]})
+
+
+_UnfrozenPeriod = _unfrozen(UsagePeriod)
+_UnfrozenExtraUsage = _unfrozen(ExtraUsage)
+_UnfrozenLimit = _unfrozen(Limit)
+_UnfrozenUsageData = _unfrozen(UsageData)
+
+
+def _parse_body(cls: type[UsageData], data: Mapping[str, Any], owned: bool) -> UsageData:
+    """``data`` as ``cls``. ``owned``: ``data`` is a dict nobody else holds (fresh from JSON), so
+    ``raw`` wraps it instead of copying it."""
+    windows: dict[str, UsagePeriod] = {}
+    for key, value in data.items():
+        if value is None:
+            continue  # neither a window nor an error; a missing known window is None anyway
+        if key in _KNOWN_WINDOWS:
+            windows[key] = _parse_period(value, key)  # type: ignore[assignment]  # value is not None
+        elif key not in _NOT_WINDOWS and isinstance(key, str) and _is_mapping(value) and "utilization" in value:
+            try:
+                windows[key] = _parse_period(value, key)  # type: ignore[assignment]
+            except ParseError:
+                pass  # an unknown key never fails the parse; it stays in raw
+    get = data.get
+    entries = get("limits")
+    if entries is not None and type(entries) is not list:
+        entries = _optional_list(entries, "limits")
+    extra_usage = _parse_extra_usage(get("extra_usage"))
+    limits = tuple(map(_parse_limit, entries, range(len(entries)))) if entries else ()
+    five_hour, seven_day, seven_day_sonnet, seven_day_opus, seven_day_oauth_apps = map(windows.get, _WINDOW_FIELDS)
+    if cls is not UsageData:  # a subclass may add work to __init__
+        return cls(five_hour, seven_day, seven_day_sonnet, seven_day_opus, seven_day_oauth_apps, extra_usage,
+                   limits, windows, data)
+    usage = _UnfrozenUsageData()
+    usage.five_hour = five_hour
+    usage.seven_day = seven_day
+    usage.seven_day_sonnet = seven_day_sonnet
+    usage.seven_day_opus = seven_day_opus
+    usage.seven_day_oauth_apps = seven_day_oauth_apps
+    usage.extra_usage = extra_usage
+    usage.limits = limits
+    usage.windows = MappingProxyType(windows)
+    usage.raw = MappingProxyType(data if owned else _plain_copy(data))
+    usage.__class__ = UsageData
+    built: UsageData = usage
+    return built
+
+
+def _parse_period(value: Any, name: str) -> UsagePeriod | None:
+    window = value if type(value) is dict else _optional_object(value, name)
+    if window is None:
+        return None
+    utilization = window.get("utilization")
+    if type(utilization) is not float or not _isfinite(utilization):
+        if utilization is None and "utilization" not in window:
+            raise _parse_error(f"{name}.utilization is missing")
+        utilization = _number(utilization, name, ".utilization")
+    resets_at = window.get("resets_at")
+    if resets_at is not None:
+        parsed = _parse_usual_timestamp(resets_at) if type(resets_at) is str else None
+        resets_at = _timestamp(resets_at, name, ".resets_at") if parsed is None else parsed
+    period = _UnfrozenPeriod()
+    period.utilization = utilization
+    period.resets_at = resets_at
+    period.__class__ = UsagePeriod
+    built: UsagePeriod = period
+    return built
+
+
+def _parse_extra_usage(value: Any) -> ExtraUsage | None:
+    extra = value if type(value) is dict else _optional_object(value, "extra_usage")
+    if extra is None:
+        return None
+    get = extra.get
+    is_enabled = get("is_enabled")
+    if type(is_enabled) is not bool:
+        is_enabled = bool(_optional_bool(is_enabled, "extra_usage.is_enabled"))
+    monthly_limit = get("monthly_limit")
+    if monthly_limit is not None:
+        monthly_limit = _number(monthly_limit, "extra_usage.monthly_limit")
+    used_credits = get("used_credits")
+    if used_credits is not None:
+        used_credits = _number(used_credits, "extra_usage.used_credits")
+    utilization = get("utilization")
+    if utilization is not None:
+        utilization = _number(utilization, "extra_usage.utilization")
+    currency = get("currency")
+    if currency is not None and type(currency) is not str:
+        currency = _optional_str(currency, "extra_usage.currency")
+    disabled_reason = get("disabled_reason")
+    if disabled_reason is not None and type(disabled_reason) is not str:
+        disabled_reason = _optional_str(disabled_reason, "extra_usage.disabled_reason")
+    extra_usage = _UnfrozenExtraUsage()
+    extra_usage.is_enabled = is_enabled
+    extra_usage.monthly_limit = monthly_limit
+    extra_usage.used_credits = used_credits
+    extra_usage.utilization = utilization
+    extra_usage.currency = currency or "USD"
+    extra_usage.disabled_reason = disabled_reason
+    extra_usage.__class__ = ExtraUsage
+    built: ExtraUsage = extra_usage
+    return built
+
+
+def _parse_limit(value: Any, index: int) -> Limit:
+    if type(value) is not dict and not _is_mapping(value):
+        raise _parse_error(f"limits[{index}] must be an object, got {_value_excerpt(value)}")
+    get = value.get
+    kind = get("kind")
+    if type(kind) is not str and not isinstance(kind, str):
+        raise _parse_error(f"limits[{index}].kind must be a string, got {_value_excerpt(kind)}")
+    percent = get("percent")
+    if percent is None and "percent" not in value:
+        raise _parse_error(f"limits[{index}].percent is missing")
+    scope = get("scope")
+    model = None
+    if scope is not None:
+        if type(scope) is not dict:
+            scope = _optional_object(scope, "limits", ".scope", index)
+        model = scope.get("model")
+        if model is not None and type(model) is not dict:
+            model = _optional_object(model, "limits", ".scope.model", index)
+    group = get("group")
+    if group is not None and type(group) is not str:
+        group = _optional_str(group, "limits", ".group", index)
+    if type(percent) is not float or not _isfinite(percent):
+        percent = _number(percent, "limits", ".percent", index)
+    resets_at = get("resets_at")
+    if resets_at is not None:
+        parsed = _parse_usual_timestamp(resets_at) if type(resets_at) is str else None
+        resets_at = _timestamp(resets_at, "limits", ".resets_at", index) if parsed is None else parsed
+    if model is not None:
+        model = model.get("display_name")
+        if model is not None and type(model) is not str:
+            model = _optional_str(model, "limits", ".scope.model.display_name", index)
+    is_active = get("is_active")
+    if is_active is not None and type(is_active) is not bool:
+        is_active = _optional_bool(is_active, "limits", ".is_active", index)
+    limit = _UnfrozenLimit()
+    limit.kind = kind
+    limit.group = group
+    limit.percent = percent
+    limit.resets_at = resets_at
+    limit.model = model
+    limit.is_active = is_active
+    limit.__class__ = Limit
+    built: Limit = limit
+    return built

@@ -21,6 +21,7 @@ __all__ = [
     "is_on_pace",
     "on_pace",
     "parse_timestamp",
+    "parse_usual_timestamp",
     "projected_utilization",
     "resolve_now",
     "time_elapsed_percent",
@@ -28,15 +29,18 @@ __all__ = [
     "time_until_reset",
 ]
 
-# Hand-written because Python 3.10's datetime.fromisoformat rejects "Z" and fractions other than
-# 3 or 6 digits; this accepts the same on every supported version.
-_TIMESTAMP = re.compile(
+# The whole accepted grammar, hand-written because Python 3.10's datetime.fromisoformat rejects
+# "Z" and fractions other than 3 or 6 digits; this accepts the same on every supported version.
+# A string rather than a compiled pattern: only unusual forms get here, and compiling costs about
+# a millisecond at import (re caches the compiled pattern on first use).
+_TIMESTAMP = (
     r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"
     r"[Tt ](?P<hour>\d{2}):(?P<minute>\d{2})"
     r"(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d+))?)?"
-    r"(?P<offset>[Zz]|[+-]\d{2}(?::?\d{2})?)?",
-    re.ASCII,
+    r"(?P<offset>[Zz]|[+-]\d{2}(?::?\d{2})?)?"
 )
+_UTC = timezone.utc
+_fromisoformat = datetime.fromisoformat
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -47,7 +51,45 @@ def parse_timestamp(text: str) -> datetime:
     """
     if not isinstance(text, str):
         raise ValueError(f"timestamp must be a string, not {type(text).__name__}")
-    match = _TIMESTAMP.fullmatch(text.strip())
+    parsed = parse_usual_timestamp(text)
+    return _parse_with_pattern(text) if parsed is None else parsed
+
+
+def parse_usual_timestamp(text: str) -> datetime | None:
+    """:func:`parse_timestamp`'s fast path, for the shape servers send; ``None`` for any other text.
+
+    The shape is ``YYYY-MM-DDTHH:MM:SS``, an optional fraction of 1-6 digits, then ``Z`` or
+    ``+HH:MM``/``-HH:MM``. It goes to ``datetime.fromisoformat``, 20x faster than the pattern,
+    which for that shape reads exactly what the pattern reads (it checks every digit itself),
+    except hour 24 (some versions take it) and offset minutes over 59 (it adds them up): those
+    are left to the pattern. So is text it refuses (3.10 refuses ``Z``): the pattern decides,
+    and words the error.
+    """
+    size = len(text)
+    if size == 20:  # the usual two first: YYYY-MM-DDTHH:MM:SSZ
+        usual = text[19] == "Z"
+    elif size == 32:  # and YYYY-MM-DDTHH:MM:SS.ffffff+HH:MM
+        usual = text[19] == "." and text[29] == ":" and text[26] in "+-" and text[30] < "6"
+    elif text[-1:] == "Z":  # YYYY-MM-DDTHH:MM:SS.f{1,6}Z
+        usual = 22 <= size <= 27 and text[19] == "."
+    else:  # +HH:MM after no fraction or one of 1-5 digits (6 is the case of 32)
+        usual = (
+            (size == 25 or (27 <= size <= 31 and text[19] == "."))
+            and text[-3] == ":"
+            and text[-6] in "+-"
+            and text[-2] < "6"
+        )
+    if not usual or text[4:17:3] != "--T::" or (text[12] == "4" and text[11] == "2"):
+        return None
+    try:
+        parsed = _fromisoformat(text)
+        return parsed if parsed.tzinfo is _UTC else parsed.astimezone(_UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 1 with a positive offset
+        return None
+
+
+def _parse_with_pattern(text: str) -> datetime:
+    match = re.fullmatch(_TIMESTAMP, text.strip(), re.ASCII)
     if match is None:
         raise ValueError(f"not an ISO 8601 timestamp: {text[:40]!r}")
     fraction = (match["fraction"] or "")[:6].ljust(6, "0")
@@ -63,7 +105,7 @@ def parse_timestamp(text: str) -> datetime:
             int(fraction),
             tzinfo=tz,
         )
-        return parsed.astimezone(timezone.utc)
+        return parsed.astimezone(_UTC)
     except (ValueError, OverflowError) as exc:
         # OverflowError: year 1 with a positive offset falls before datetime.min in UTC.
         raise ValueError(f"not a valid timestamp: {text[:40]!r} ({exc})") from None
