@@ -7,7 +7,6 @@ The double module (tests/keychain_double/build.py) is the real C of csrc/ with
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pickle
@@ -35,6 +34,7 @@ from claude_usage.errors import (
     KeychainUnavailableError,
     ParseError,
 )
+from keychain_double import build as keychain_double_build
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "sk-ant-oat01-TEST-keychain-access-token"
@@ -62,18 +62,10 @@ ACCOUNT = "alice"
 ENV = {"CLAUDE_CONFIG_DIR": ALICE_DIR, "USER": ACCOUNT}
 
 
-def _load_builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("keychain_double_build", HERE / "keychain_double" / "build.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def double_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, Path]:
     """The C module's macOS branch built against the double, and its fake tool."""
-    built: tuple[ModuleType, Path] = _load_builder().build(tmp_path_factory.mktemp("keychain-double"))
+    built: tuple[ModuleType, Path] = keychain_double_build.build(tmp_path_factory.mktemp("keychain-double"))
     return built
 
 
@@ -478,7 +470,7 @@ def test_keychain_error_pickles_with_its_status() -> None:
 
 def test_frameworks_are_linked_only_on_darwin() -> None:
     """The build script links Security and CoreFoundation on darwin, and nothing extra on Linux."""
-    ffi_build = _load_builder().load_ffi_build()
+    ffi_build = keychain_double_build.load_ffi_build()
     assert (["-framework", "Security", "-framework", "CoreFoundation"], []) == (
         ffi_build.link_args("darwin"),
         ffi_build.link_args("linux"),
