@@ -13,7 +13,6 @@ from __future__ import annotations
 import random
 import statistics
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path

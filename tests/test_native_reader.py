@@ -20,7 +20,6 @@ from claude_usage._native import CredentialInfo
 from claude_usage.errors import (
     ClaudeUsageError,
     CredentialsNotFoundError,
-    CredentialsPermissionError,
     CredentialsUnreadableError,
     ParseError,
 )

@@ -13,8 +13,6 @@ import time
 from claude_usage.errors import (
     ClaudeUsageError,
     ConfigurationError,
-    CredentialsExpiredError,
-    InsufficientScopeError,
     NoHomeDirError,
 )
 
@@ -25,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any, Literal, TypeAlias
 
-    from claude_usage._native import CredentialInfo, NativeCredential
+    from claude_usage._native import NativeCredential
 
     KeychainMode: TypeAlias = Literal["auto", "framework", "file"]
     SourceKind: TypeAlias = Literal["environment", "file", "keychain"]
