@@ -50,7 +50,7 @@ def is_loopback_host(host: str | None) -> bool:
 
 def build_ssl_context(verify: bool | str | os.PathLike[str], environ: Mapping[str, str]) -> ssl.SSLContext:
     """A verifying TLS >= 1.2 context that reads no TLS-related environment variable but ours."""
-    if verify is True or verify is False:  # False never gets here: UsageClient refuses it
+    if isinstance(verify, bool):  # True: the default store (UsageClient refuses False)
         bundle = environ.get("CLAUDE_USAGE_CA_BUNDLE")
         if not bundle:
             import certifi
