@@ -27,8 +27,8 @@ typedef enum {
     CU_ERR_SPAWN = 17,           /* the security tool could not be started; errno given */
     CU_ERR_TIMEOUT = 18,         /* the security tool ran past its timeout: killed, reaped */
     CU_ERR_TOOL_FAILED = 19,     /* the security tool exited non-zero (not 44); cu_error.exit_code */
-    CU_ERR_EXPIRED = 20,         /* cu_credential_check: expiresAt is not after now */
-    CU_ERR_MISSING_SCOPE = 21    /* cu_credential_check: scopes are listed, the required one is not */
+    CU_ERR_EXPIRED = 20,         /* a stored login's expiresAt is not after now_ms */
+    CU_ERR_MISSING_SCOPE = 21    /* a stored login lists scopes, and not the required one */
 } cu_status;
 
 typedef enum {
@@ -49,31 +49,34 @@ typedef struct {
 /* An extracted login. Owned by C; cu_credential_free wipes every byte of it. */
 typedef struct cu_credential cu_credential;
 
-/* Each returns a cu_status; on CU_OK *out is set and must be freed by the caller. */
-int cu_read_credential_file(const char *path, cu_credential **out, cu_error *err);
-int cu_parse_credential_json(const char *data, size_t len, cu_credential **out, cu_error *err);
-int cu_credential_from_token(const char *token, size_t len, cu_credential **out, cu_error *err);
+/* Each returns the login, which the caller frees with cu_credential_free, or NULL; err
+   (which may be NULL) gets the cu_status either way.
+   The readers of a stored login also refuse one that cannot work: CU_ERR_EXPIRED when its
+   expiresAt is not after now_ms, CU_ERR_MISSING_SCOPE when it lists scopes and required_scope
+   (unless NULL) is not among them; a missing expiresAt or scopes list is not held against it.
+   Refused there, the login never leaves C. */
+cu_credential *cu_read_credential_file(const char *path, int64_t now_ms, const char *required_scope,
+                                       cu_error *err);
+cu_credential *cu_parse_credential_json(const char *data, size_t len, cu_error *err);
+cu_credential *cu_credential_from_token(const char *token, size_t len, cu_error *err);
 /* Probes each service name in order for a generic password of that account. Not found
    under any: CU_ERR_NOT_FOUND, and nothing is spawned. Off macOS: CU_ERR_UNSUPPORTED.
    timeout_ms bounds the security tool's run (CU_KEYCHAIN_AUTO); <= 0 means 5000. */
-int cu_read_credential_keychain(int mode, const char *const *services, size_t service_count,
-                                const char *account, int timeout_ms,
-                                cu_credential **out, cu_error *err);
+cu_credential *cu_read_credential_keychain(int mode, const char *const *services, size_t service_count,
+                                           const char *account, int timeout_ms,
+                                           int64_t now_ms, const char *required_scope, cu_error *err);
 
 /* Pointers stay valid until cu_credential_free; strings are not NUL-terminated
    in meaning (use *len), though a NUL follows each for convenience. */
 const char *cu_credential_token(const cu_credential *cred, size_t *len);
-/* "Bearer <token>": the Authorization header value, ready to send. */
-const char *cu_credential_authorization(const cu_credential *cred, size_t *len);
+/* "Bearer <token>", NUL-terminated (a token holds no NUL): the Authorization header value. */
+const char *cu_credential_authorization(const cu_credential *cred);
 int cu_credential_expires_at(const cu_credential *cred, int64_t *ms);       /* 1 if present */
 int cu_credential_has_scopes(const cu_credential *cred);
 size_t cu_credential_scope_count(const cu_credential *cred);
 const char *cu_credential_scope(const cu_credential *cred, size_t index, size_t *len);
 const char *cu_credential_subscription_type(const cu_credential *cred, size_t *len); /* NULL if absent */
 const char *cu_credential_rate_limit_tier(const cu_credential *cred, size_t *len);   /* NULL if absent */
-/* Whether the login can work at now_ms: CU_OK, CU_ERR_EXPIRED or CU_ERR_MISSING_SCOPE.
-   No expiresAt, or no scopes list, cannot be held against it. */
-int cu_credential_check(const cu_credential *cred, int64_t now_ms, const char *required_scope);
 void cu_credential_free(cu_credential *cred);
 
 size_t cu_max_file_bytes(void);

@@ -56,25 +56,36 @@ int cu_credential_expires_at(const cu_credential *cred, int64_t *ms)
     return cred->has_expires_at;
 }
 
-const char *cu_credential_authorization(const cu_credential *cred, size_t *len)
+const char *cu_credential_authorization(const cu_credential *cred)
 {
-    *len = CU_BEARER_LEN + cred->token.len;
     return cred->token.ptr - CU_BEARER_LEN;
 }
 
-int cu_credential_check(const cu_credential *cred, int64_t now_ms, const char *required_scope)
+static int login_status(const cu_credential *cred, int64_t now_ms, const char *required_scope)
 {
-    size_t i, wanted = strlen(required_scope);
+    size_t i, wanted;
 
     if (cred->has_expires_at && cred->expires_at_ms <= now_ms)
         return CU_ERR_EXPIRED;
-    if (!cred->has_scopes)
+    if (required_scope == NULL || !cred->has_scopes)
         return CU_OK;
+    wanted = strlen(required_scope);
     for (i = 0; i < cred->scope_count; i++) {
         if (cred->scopes[i].len == wanted && memcmp(cred->scopes[i].ptr, required_scope, wanted) == 0)
             return CU_OK;
     }
     return CU_ERR_MISSING_SCOPE;
+}
+
+cu_credential *cu_checked_login(int status, cu_credential *cred, int64_t now_ms, const char *required_scope,
+                                cu_error *err)
+{
+    if (status == CU_OK && (status = login_status(cred, now_ms, required_scope)) != CU_OK)
+        cu_fail(err, status);
+    if (status == CU_OK)
+        return cred;
+    cu_credential_free(cred);
+    return NULL;
 }
 
 int cu_credential_has_scopes(const cu_credential *cred)
@@ -150,23 +161,24 @@ int cu_token_status(const char *token, size_t len)
     return i == len ? CU_OK : CU_ERR_BAD_TOKEN;
 }
 
-int cu_credential_from_token(const char *token, size_t len, cu_credential **out, cu_error *err)
+cu_credential *cu_credential_from_token(const char *token, size_t len, cu_error *err)
 {
     cu_credential *cred;
-    int status;
+    int status = cu_token_status(token, len);
 
-    *out = NULL;
-    status = cu_token_status(token, len);
-    if (status != CU_OK)
-        return cu_fail(err, status);
-
+    if (status != CU_OK) {
+        cu_fail(err, status);
+        return NULL;
+    }
     cred = cu_credential_alloc(0, CU_BEARER_LEN + len + 1);
-    if (cred == NULL)
-        return cu_fail(err, CU_ERR_NO_MEMORY);
+    if (cred == NULL) {
+        cu_fail(err, CU_ERR_NO_MEMORY);
+        return NULL;
+    }
     memcpy(cred->text, CU_BEARER, CU_BEARER_LEN);
     memcpy(cred->text + CU_BEARER_LEN, token, len);
     cred->token.ptr = cred->text + CU_BEARER_LEN;
     cred->token.len = len;
-    *out = cred;
-    return cu_fail(err, CU_OK);
+    cu_fail(err, CU_OK);
+    return cred;
 }

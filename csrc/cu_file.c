@@ -41,7 +41,7 @@ static int fail_errno(cu_error *err, int e)
     return status;
 }
 
-int cu_read_credential_file(const char *path, cu_credential **out, cu_error *err)
+static int read_login(const char *path, cu_credential **out, cu_error *err)
 {
     /* O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one. */
     int fd = -1, status;
@@ -94,11 +94,19 @@ int cu_read_credential_file(const char *path, cu_credential **out, cu_error *err
     }
     close(fd);
     fd = -1;
-    status = cu_parse_credential_json(buf, got, out, err);
+    status = cu_parse_login(buf, got, out, err);
 
 cleanup:
     cu_free_secret(buf, size ? size : 1);
     if (fd >= 0)
         close(fd);
     return status;
+}
+
+cu_credential *cu_read_credential_file(const char *path, int64_t now_ms, const char *required_scope,
+                                       cu_error *err)
+{
+    cu_credential *cred;
+    int status = read_login(path, &cred, err);
+    return cu_checked_login(status, cred, now_ms, required_scope, err);
 }

@@ -58,6 +58,16 @@ cu_credential *cu_credential_alloc(size_t scope_count, size_t text_bytes);
  */
 int cu_token_status(const char *token, size_t len);
 
+/*
+ * The stored-login readers' last step: cred if status is CU_OK and the login can work at
+ * now_ms (see cu_api.h); otherwise cred is freed, err says why, and NULL is returned.
+ */
+cu_credential *cu_checked_login(int status, cu_credential *cred, int64_t now_ms, const char *required_scope,
+                                cu_error *err);
+
+/* cu_json.c: cu_parse_credential_json with a status result, for the readers. */
+int cu_parse_login(const char *data, size_t len, cu_credential **out, cu_error *err);
+
 /* cu_json.c: the value of the hex digit c (a byte value), or -1. */
 int cu_hex_value(int c);
 

@@ -664,7 +664,7 @@ static int extract(const scanner *s, cu_credential **out, cu_error *err)
     return cu_fail(err, CU_OK);
 }
 
-int cu_parse_credential_json(const char *data, size_t len, cu_credential **out, cu_error *err)
+int cu_parse_login(const char *data, size_t len, cu_credential **out, cu_error *err)
 {
     scanner s;
     const uchar *p;
@@ -694,4 +694,11 @@ int cu_parse_credential_json(const char *data, size_t len, cu_credential **out, 
     if (*skip_space(&s, s.start) != '{')
         return cu_fail(err, CU_ERR_NOT_OBJECT);
     return extract(&s, out, err);
+}
+
+cu_credential *cu_parse_credential_json(const char *data, size_t len, cu_error *err)
+{
+    cu_credential *cred;
+    cu_parse_login(data, len, &cred, err);
+    return cred;
 }

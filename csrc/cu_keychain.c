@@ -29,13 +29,14 @@
 
 #if !defined(CU_KEYCHAIN_NATIVE)
 
-int cu_read_credential_keychain(int mode, const char *const *services, size_t service_count,
-                                const char *account, int timeout_ms,
-                                cu_credential **out, cu_error *err)
+cu_credential *cu_read_credential_keychain(int mode, const char *const *services, size_t service_count,
+                                           const char *account, int timeout_ms,
+                                           int64_t now_ms, const char *required_scope, cu_error *err)
 {
     (void)mode; (void)services; (void)service_count; (void)account; (void)timeout_ms;
-    *out = NULL;
-    return cu_fail(err, CU_ERR_UNSUPPORTED);
+    (void)now_ms; (void)required_scope;
+    cu_fail(err, CU_ERR_UNSUPPORTED);
+    return NULL;
 }
 
 #else
@@ -205,7 +206,7 @@ static int read_with_framework(const char *service, CFStringRef account,
     }
     if (len != 0)
         memcpy(copy, CFDataGetBytePtr(data), len);
-    status = cu_parse_credential_json(copy, len, out, err);
+    status = cu_parse_login(copy, len, out, err);
 
 cleanup:
     cu_free_secret(copy, len + 1);
@@ -485,11 +486,11 @@ static int parse_tool_output(const char *text, size_t len, cu_credential **out, 
         for (i = 0; i < decoded_len; i++)
             decoded[i] = (char)(cu_hex_value((unsigned char)text[start + 2 * i]) * 16 +
                                 cu_hex_value((unsigned char)text[start + 2 * i + 1]));
-        status = cu_parse_credential_json(decoded, decoded_len, out, err);
+        status = cu_parse_login(decoded, decoded_len, out, err);
         cu_free_secret(decoded, decoded_len + 1);
         return status;
     }
-    return cu_parse_credential_json(text, len, out, err);
+    return cu_parse_login(text, len, out, err);
 }
 
 static int read_with_tool(const char *service, const char *account, int timeout_ms,
@@ -505,9 +506,8 @@ static int read_with_tool(const char *service, const char *account, int timeout_
 
 /* --- the API ----------------------------------------------------------------- */
 
-int cu_read_credential_keychain(int mode, const char *const *services, size_t service_count,
-                                const char *account, int timeout_ms,
-                                cu_credential **out, cu_error *err)
+static int read_login(int mode, const char *const *services, size_t service_count,
+                      const char *account, int timeout_ms, cu_credential **out, cu_error *err)
 {
     CFStringRef account_ref = NULL;
     size_t found = 0, i;
@@ -535,6 +535,15 @@ int cu_read_credential_keychain(int mode, const char *const *services, size_t se
     }
     CFRelease(account_ref);
     return status;
+}
+
+cu_credential *cu_read_credential_keychain(int mode, const char *const *services, size_t service_count,
+                                           const char *account, int timeout_ms,
+                                           int64_t now_ms, const char *required_scope, cu_error *err)
+{
+    cu_credential *cred;
+    int status = read_login(mode, services, service_count, account, timeout_ms, &cred, err);
+    return cu_checked_login(status, cred, now_ms, required_scope, err);
 }
 
 #endif

@@ -30,11 +30,9 @@ Outcome = tuple[Any, ...]  # ("CU_OK", CredentialInfo, header) | ("CU_ERR_WRONG_
 
 def c_status(data: bytes) -> tuple[str, str]:
     """The C parser's status name and, for a wrong type, the field it names."""
-    out = ffi.new("cu_credential **")
     err = ffi.new("cu_error *")
-    status = int(lib.cu_parse_credential_json(data, len(data), out, err))
-    lib.cu_credential_free(out[0])
-    return STATUS_NAMES[status], ffi.string(err.field).decode("ascii")
+    lib.cu_credential_free(lib.cu_parse_credential_json(data, len(data), err))
+    return STATUS_NAMES[int(err.status)], ffi.string(err.field).decode("ascii")
 
 
 def c_outcome(data: bytes) -> Outcome:

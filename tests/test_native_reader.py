@@ -19,8 +19,10 @@ from claude_usage._lib import ffi, lib
 from claude_usage._native import CredentialInfo
 from claude_usage.errors import (
     ClaudeUsageError,
+    CredentialsExpiredError,
     CredentialsNotFoundError,
     CredentialsUnreadableError,
+    InsufficientScopeError,
     ParseError,
 )
 
@@ -60,18 +62,16 @@ def write(path: Path, data: bytes) -> str:
 
 def c_status(path: str) -> int:
     """The C reader's raw status for a path, for cases where the exception class is not enough."""
-    out = ffi.new("cu_credential **")
     err = ffi.new("cu_error *")
-    status = int(lib.cu_read_credential_file(path.encode(), out, err))
-    lib.cu_credential_free(out[0])
-    return status
+    lib.cu_credential_free(lib.cu_read_credential_file(path.encode(), 0, ffi.NULL, err))
+    return int(err.status)
 
 
 def c_wrong_field(data: bytes) -> str:
     """The field the C parser names for a CU_ERR_WRONG_TYPE document."""
-    out = ffi.new("cu_credential **")
     err = ffi.new("cu_error *")
-    assert lib.CU_ERR_WRONG_TYPE == lib.cu_parse_credential_json(data, len(data), out, err)
+    assert ffi.NULL == lib.cu_parse_credential_json(data, len(data), err)
+    assert lib.CU_ERR_WRONG_TYPE == err.status
     return str(ffi.string(err.field).decode("ascii"))
 
 
@@ -386,6 +386,21 @@ def test_from_token_non_ascii_chain_holds_no_token() -> None:
     with pytest.raises(ParseError) as caught:
         _native.from_token(ACCESS + "é")
     assert ACCESS not in error_texts(caught.value)
+
+
+def test_read_file_refuses_a_login_that_cannot_work(tmp_path: Path) -> None:
+    """Expired from expiresAt on, or lacking an asked-for scope: refused in C, the path named, no token."""
+    path = write(tmp_path / "store.json", store())
+    with _native.read_file(path, EXPIRES_AT - 1, b"user:profile") as credential:
+        assert f"Bearer {ACCESS}".encode() == credential.authorization()
+    with pytest.raises(CredentialsExpiredError) as expired:
+        _native.read_file(path, EXPIRES_AT, b"user:profile")
+    with pytest.raises(InsufficientScopeError) as scope:
+        _native.read_file(path, 0, b"user:admin")
+    for caught in (expired, scope):
+        assert (True, False) == (path in str(caught.value), ACCESS in error_texts(caught.value))
+    with _native.read_file(path, 0, None) as credential:
+        assert VALID_INFO == credential.info
 
 
 def test_close_releases_the_token() -> None:

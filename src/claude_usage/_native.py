@@ -43,6 +43,9 @@ __all__ = [
 KEYCHAIN_AUTO: int = lib.CU_KEYCHAIN_AUTO
 KEYCHAIN_FRAMEWORK: int = lib.CU_KEYCHAIN_FRAMEWORK
 
+# Resolved once: ffi.new("cu_error *") would parse the type name on every read.
+_ERROR_TYPE = ffi.typeof("cu_error *")
+
 
 @dataclass(frozen=True, slots=True)
 class CredentialInfo:
@@ -60,40 +63,41 @@ class NativeCredential:
     __slots__ = ("_cdata", "_info")
 
     def __init__(self, cdata: Any) -> None:
-        self._cdata: Any = ffi.gc(cdata, lib.cu_credential_free)
+        # A plain pointer freed by close() or __del__: ffi.gc would add a wrapper object and a
+        # release() to every read, the hottest path of a status line.
+        self._cdata: Any = cdata
         self._info: CredentialInfo | None = None
 
     @property
     def info(self) -> CredentialInfo:
-        """Expiry, scopes and plan, read from C on first use (the hot path only needs ``check``)."""
+        """Expiry, scopes and plan, read from C on first use (the hot path only needs the header)."""
         if self._info is None:
             self._info = _info(self._held())
         return self._info
 
-    def check(self, now_ms: int, required_scope: bytes) -> None:
-        """Raise if the login is expired at ``now_ms`` or lists scopes without ``required_scope``."""
-        status = lib.cu_credential_check(self._held(), now_ms, required_scope)
-        if status != lib.CU_OK:
-            raise _error(status, ffi.new("cu_error *"), required_scope.decode("ascii"))
-
     def _held(self) -> Any:
-        if self._cdata is None:
+        cdata = self._cdata
+        if cdata is None:
             raise ValueError("credential already released")
-        return self._cdata
+        return cdata
 
     def authorization(self) -> bytes:
         """The ``Authorization`` header value, a fresh object the caller wipes once it is sent."""
-        length = ffi.new("size_t *")
-        header = lib.cu_credential_authorization(self._held(), length)
-        # ffi.unpack copies straight into a new bytes object: exactly one Python copy, where
+        # ffi.string copies straight into a new bytes object: exactly one Python copy, where
         # `b"Bearer " + ffi.buffer(...)[:]` would leave a second, unwipeable one behind.
-        return ffi.unpack(header, length[0])  # type: ignore[no-any-return]
+        return ffi.string(lib.cu_credential_authorization(self._held()))  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Wipe and free the C buffers now, not whenever the garbage collector runs."""
-        if self._cdata is not None:
-            ffi.release(self._cdata)
+        cdata = self._cdata
+        if cdata is not None:
             self._cdata = None
+            lib.cu_credential_free(cdata)
+
+    def __del__(self, _free: Any = lib.cu_credential_free) -> None:
+        # Bound at definition: module globals may already be gone when this runs at exit.
+        if self._cdata is not None:
+            _free(self._cdata)
 
     def __enter__(self) -> NativeCredential:
         return self
@@ -125,14 +129,18 @@ def wipe_bytes(secret: bytes | bytearray) -> None:
         ffi.memmove(ffi.from_buffer(secret), bytes(len(secret)), len(secret))
 
 
-def read_file(path: str) -> NativeCredential:
-    """Read, parse and validate a credential file in C."""
-    return _call(lib.cu_read_credential_file, path.encode("utf-8", "surrogateescape"), where=path)
+def read_file(path: str, now_ms: int = 0, required_scope: bytes | None = None) -> NativeCredential:
+    """Read, parse and validate a credential file in C; refuse a login expired at ``now_ms``,
+    or one that lists scopes without ``required_scope``."""
+    err = ffi.new(_ERROR_TYPE)
+    raw_path = path.encode("utf-8", "surrogateescape")
+    return _held_or_raise(lib.cu_read_credential_file(raw_path, now_ms, required_scope or ffi.NULL, err), err, path)
 
 
 def parse_json(data: bytes) -> NativeCredential:
     """Parse a credential document held in memory (used by tests and the fuzzer's seeds)."""
-    return _call(lib.cu_parse_credential_json, data, len(data), where="credential data")
+    err = ffi.new(_ERROR_TYPE)
+    return _held_or_raise(lib.cu_parse_credential_json(data, len(data), err), err, "credential data")
 
 
 def from_token(token: str) -> NativeCredential:
@@ -142,37 +150,47 @@ def from_token(token: str) -> NativeCredential:
     if not token.isascii():
         raise ParseError("CLAUDE_CODE_OAUTH_TOKEN holds characters a token cannot have", hint=_TOKEN_HINT)
     raw = token.encode("ascii")
+    err = ffi.new(_ERROR_TYPE)
     try:
-        return _call(lib.cu_credential_from_token, raw, len(raw), where="CLAUDE_CODE_OAUTH_TOKEN")
+        return _held_or_raise(lib.cu_credential_from_token(raw, len(raw), err), err, "CLAUDE_CODE_OAUTH_TOKEN")
     finally:
         wipe_bytes(raw)  # our encoded copy; the str in os.environ is beyond reach (SECURITY.md)
 
 
-def read_keychain(mode: int, services: Sequence[str], account: str, timeout_ms: int) -> NativeCredential:
-    """Read the login from the first of ``services`` that holds an item for ``account`` (macOS)."""
+def read_keychain(
+    mode: int,
+    services: Sequence[str],
+    account: str,
+    timeout_ms: int,
+    now_ms: int = 0,
+    required_scope: bytes | None = None,
+) -> NativeCredential:
+    """Read the login from the first of ``services`` that holds an item for ``account`` (macOS);
+    refused like :func:`read_file`."""
     names = [ffi.new("char[]", name.encode("utf-8", "surrogateescape")) for name in services]
-    return _call(
-        lib.cu_read_credential_keychain,
+    err = ffi.new("cu_error *")  # not _ERROR_TYPE: the tests swap in a build with a Keychain double
+    cdata = lib.cu_read_credential_keychain(
         mode,
         ffi.new("const char *[]", names),
         len(names),
         account.encode("utf-8", "surrogateescape"),
         timeout_ms,
-        where=_KEYCHAIN,
+        now_ms,
+        required_scope or ffi.NULL,
+        err,
     )
+    return _held_or_raise(cdata, err, _KEYCHAIN)
 
 
 _KEYCHAIN = "the login Keychain"
 _TOKEN_HINT = "the token may only hold A-Z a-z 0-9 - . _ ~ + / and trailing =; run `claude` to log in again"
 
 
-def _call(function: Any, *args: Any, where: str) -> NativeCredential:
-    out = ffi.new("cu_credential **")
-    err = ffi.new("cu_error *")
-    status = function(*args, out, err)
-    if status != lib.CU_OK:
-        raise _error(status, err, where)
-    return NativeCredential(out[0])
+def _held_or_raise(cdata: Any, err: Any, where: str) -> NativeCredential:
+    """What every reader returns: the login it got, or the exception its status means."""
+    if not cdata:
+        raise _error(err.status, err, where)
+    return NativeCredential(cdata)
 
 
 def _text(pointer: Any, length: Any) -> str:
@@ -211,9 +229,9 @@ def _error(status: int, err: Any, where: str) -> ClaudeUsageError:
     if status == lib.CU_ERR_NOT_FOUND:
         return CredentialsNotFoundError(f"no Claude Code credentials at {where}")
     if status == lib.CU_ERR_EXPIRED:
-        return CredentialsExpiredError("the stored access token has expired")
+        return CredentialsExpiredError(f"the access token in {where} has expired")
     if status == lib.CU_ERR_MISSING_SCOPE:
-        return InsufficientScopeError(f"the stored token lacks the {where} scope needed to read usage")
+        return InsufficientScopeError(f"the access token in {where} lacks the scope needed to read usage")
     if status == lib.CU_ERR_NOT_LOGGED_IN:
         return CredentialsNotFoundError(f"{where} holds no Claude login (not logged in)")
     if status == lib.CU_ERR_PERMISSION:

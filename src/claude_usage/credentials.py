@@ -141,30 +141,34 @@ def open_credentials(
     """Read the login from ``source`` in C and refuse, before any request, what cannot work."""
     failure: ClaudeUsageError | None = None
     try:
-        credential = _read(source, os.environ if environ is None else environ)
+        return _read(source, os.environ if environ is None else environ, int(clock() * 1000))
     except ClaudeUsageError as error:
         failure = error
-    if failure is not None:
-        # A traceback keeps each frame's locals for formatters that print them (Sentry,
-        # capture_locals): the frames below and `environ` can hold CLAUDE_CODE_OAUTH_TOKEN, so
-        # the error is raised afresh from this frame, without them.
-        del environ
-        raise failure.with_traceback(None)
-    try:
-        credential.check(int(clock() * 1000), _REQUIRED_SCOPE_BYTES)
-    except BaseException:
-        credential.close()
-        raise
-    return credential
+    # A traceback keeps each frame's locals for formatters that print them (Sentry,
+    # capture_locals): the frames below and `environ` can hold CLAUDE_CODE_OAUTH_TOKEN, so
+    # the error is raised afresh from this frame, without them.
+    del environ
+    raise failure.with_traceback(None)
 
 
-def _read(source: CredentialSource, env: Mapping[str, str]) -> NativeCredential:
-    import claude_usage._native as _native  # not `from ... import`: its fromlist path costs ~1 µs a call
+# The native reader, imported by the first read (a cache hit never loads cffi) and kept here:
+# an `import` statement costs ~0.5 µs on every call even once the module is loaded.
+_read_file: Callable[[str, int, bytes], NativeCredential] | None = None
 
+
+def _read(source: CredentialSource, env: Mapping[str, str], now_ms: int) -> NativeCredential:
+    global _read_file
+    # A stored login's expiry and scopes are checked in C as it is read; a bare token has neither.
+    if source.kind == "file":
+        if _read_file is None:
+            from claude_usage._native import read_file
+
+            _read_file = read_file
+        return _read_file(source.location, now_ms, _REQUIRED_SCOPE_BYTES)
     if source.kind == "environment":
-        return _native.from_token(env.get(TOKEN_VARIABLE, ""))
-    if source.kind == "keychain":
-        from claude_usage.keychain import read_keychain
+        from claude_usage._native import from_token
 
-        return read_keychain(source.keychain_mode, env)
-    return _native.read_file(source.location)
+        return from_token(env.get(TOKEN_VARIABLE, ""))
+    from claude_usage.keychain import read_keychain
+
+    return read_keychain(source.keychain_mode, env, now_ms=now_ms, required_scope=_REQUIRED_SCOPE_BYTES)

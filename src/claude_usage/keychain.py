@@ -72,13 +72,19 @@ def keychain_location(environ: Mapping[str, str]) -> str:
 
 
 def read_keychain(
-    mode: str, environ: Mapping[str, str], *, timeout_ms: int = DEFAULT_TIMEOUT_MS
+    mode: str,
+    environ: Mapping[str, str],
+    *,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    now_ms: int = 0,
+    required_scope: bytes | None = None,
 ) -> NativeCredential:
     """Read Claude Code's login from the Keychain in ``mode`` ``"auto"`` or ``"framework"``.
 
     ``"auto"`` never prompts: it locates the item by its attributes, then has
     ``/usr/bin/security`` (trusted by the item) print the secret, killed after
     ``timeout_ms``. ``"framework"`` reads in-process, and macOS may ask the user.
+    A login expired at ``now_ms``, or listing scopes without ``required_scope``, is refused.
     """
     from claude_usage import _native
 
@@ -89,4 +95,6 @@ def read_keychain(
         raise ConfigurationError(
             f"keychain mode {mode!r} does not read the Keychain; use 'auto' or 'framework'"
         ) from None
-    return _native.read_keychain(native_mode, service_names(environ), account_name(environ), timeout_ms)
+    return _native.read_keychain(
+        native_mode, service_names(environ), account_name(environ), timeout_ms, now_ms, required_scope
+    )

@@ -58,6 +58,21 @@ void __wrap_free(void *p)
 }
 #endif
 
+/* The API returns the login; these give its status too, which most checks are about. */
+static int parse_json(const char *doc, size_t len, cu_credential **out, cu_error *err)
+{
+    *out = cu_parse_credential_json(doc, len, err);
+    CHECK((err->status == CU_OK) == (*out != NULL));
+    return err->status;
+}
+
+static int from_token(const char *token, size_t len, cu_credential **out, cu_error *err)
+{
+    *out = cu_credential_from_token(token, len, err);
+    CHECK((err->status == CU_OK) == (*out != NULL));
+    return err->status;
+}
+
 /* ---- documents ---- */
 #define LOGIN(inner) "{\"claudeAiOauth\":{" inner "}}"
 #define TOKEN_FIELD "\"accessToken\":\"" ACCESS "\""
@@ -253,7 +268,7 @@ static void run_parse_cases(void)
         int status;
 
         memset(&err, 0xA5, sizeof err);
-        status = cu_parse_credential_json(c->doc, c->len, &cred, &err);
+        status = parse_json(c->doc, c->len, &cred, &err);
         if (status != c->status) {
             fprintf(stderr, "case \"%s\": status %d, expected %d (offset %zu)\n", c->name, status,
                     c->status, err.offset);
@@ -303,19 +318,14 @@ static void check_full_store(const cu_credential *cred)
     CHECK(TEXT_IS(p, len, "max"));
     p = cu_credential_rate_limit_tier(cred, &len);
     CHECK(TEXT_IS(p, len, "default_claude_max_5x"));
-    p = cu_credential_authorization(cred, &len);
-    CHECK(TEXT_IS(p, len, "Bearer " ACCESS));
-    CHECK(cu_credential_check(cred, INT64_C(1768384301293), "user:profile") == CU_OK);
-    CHECK(cu_credential_check(cred, INT64_C(1768384301294), "user:profile") == CU_ERR_EXPIRED);
-    CHECK(cu_credential_check(cred, 0, "user:admin") == CU_ERR_MISSING_SCOPE);
-    CHECK(cu_credential_check(cred, 0, "user:profil") == CU_ERR_MISSING_SCOPE);
+    CHECK(strcmp(cu_credential_authorization(cred), "Bearer " ACCESS) == 0);
 }
 
 static cu_credential *parse_ok(const char *doc, size_t len)
 {
     cu_credential *cred = NULL;
     cu_error err;
-    int status = cu_parse_credential_json(doc, len, &cred, &err);
+    int status = parse_json(doc, len, &cred, &err);
     CHECK(status == CU_OK);
     if (status != CU_OK)
         fprintf(stderr, "  status %d at offset %zu\n", status, err.offset);
@@ -401,7 +411,7 @@ static void expect_status(const char *doc, size_t len, int want, size_t offset)
 {
     cu_credential *cred = NULL;
     cu_error err;
-    int status = cu_parse_credential_json(doc, len, &cred, &err);
+    int status = parse_json(doc, len, &cred, &err);
     CHECK(status == want);
     if (status != want)
         fprintf(stderr, "  status %d, expected %d\n", status, want);
@@ -476,7 +486,7 @@ static void test_token_limits(void)
         expect_status(doc, n, body <= CU_MAX_TOKEN_BYTES ? CU_OK : CU_ERR_BAD_TOKEN, 0);
     }
 
-    CHECK(cu_credential_from_token(ACCESS, sizeof ACCESS - 1, &cred, &err) == CU_OK);
+    CHECK(from_token(ACCESS, sizeof ACCESS - 1, &cred, &err) == CU_OK);
     if (cred != NULL) {
         const char *p = cu_credential_token(cred, &len);
         CHECK(TEXT_IS(p, len, ACCESS));
@@ -486,18 +496,18 @@ static void test_token_limits(void)
     }
     cu_credential_free(cred);
     cred = (cu_credential *)&cred;
-    CHECK(cu_credential_from_token("", 0, &cred, &err) == CU_ERR_NOT_LOGGED_IN && cred == NULL);
-    CHECK(cu_credential_from_token("abc\r\n", 5, &cred, &err) == CU_ERR_BAD_TOKEN && cred == NULL);
-    CHECK(cu_credential_from_token("a b", 3, &cred, &err) == CU_ERR_BAD_TOKEN);
-    CHECK(cu_credential_from_token("ab\0c", 4, &cred, &err) == CU_ERR_BAD_TOKEN);
-    CHECK(cu_credential_from_token("\xC3\xA9", 2, &cred, &err) == CU_ERR_BAD_TOKEN);
-    CHECK(cu_credential_from_token("=", 1, &cred, &err) == CU_ERR_BAD_TOKEN);
-    CHECK(cu_credential_from_token("abc==", 5, &cred, &err) == CU_OK);
+    CHECK(from_token("", 0, &cred, &err) == CU_ERR_NOT_LOGGED_IN && cred == NULL);
+    CHECK(from_token("abc\r\n", 5, &cred, &err) == CU_ERR_BAD_TOKEN && cred == NULL);
+    CHECK(from_token("a b", 3, &cred, &err) == CU_ERR_BAD_TOKEN);
+    CHECK(from_token("ab\0c", 4, &cred, &err) == CU_ERR_BAD_TOKEN);
+    CHECK(from_token("\xC3\xA9", 2, &cred, &err) == CU_ERR_BAD_TOKEN);
+    CHECK(from_token("=", 1, &cred, &err) == CU_ERR_BAD_TOKEN);
+    CHECK(from_token("abc==", 5, &cred, &err) == CU_OK);
     cu_credential_free(cred);
     memset(doc, 'A', CU_MAX_TOKEN_BYTES + 1);
-    CHECK(cu_credential_from_token(doc, CU_MAX_TOKEN_BYTES, &cred, &err) == CU_OK);
+    CHECK(from_token(doc, CU_MAX_TOKEN_BYTES, &cred, &err) == CU_OK);
     cu_credential_free(cred);
-    CHECK(cu_credential_from_token(doc, CU_MAX_TOKEN_BYTES + 1, &cred, &err) == CU_ERR_BAD_TOKEN);
+    CHECK(from_token(doc, CU_MAX_TOKEN_BYTES + 1, &cred, &err) == CU_ERR_BAD_TOKEN);
     CHECK(cu_max_token_bytes() == CU_MAX_TOKEN_BYTES);
 }
 
@@ -523,15 +533,20 @@ static void write_file(const char *name, const char *data, size_t len)
 }
 #define WRITE_FILE(name, lit) write_file(name, lit, sizeof lit - 1)
 
-static int read_status(const char *name, cu_error *err)
+static int read_login(const char *name, int64_t now_ms, const char *scope, cu_error *err)
 {
-    cu_credential *cred = (cu_credential *)&cred;
-    int status = cu_read_credential_file(path_of(name), &cred, err);
+    cu_credential *cred = cu_read_credential_file(path_of(name), now_ms, scope, err);
+    int status = err->status;
     CHECK((status == CU_OK) == (cred != NULL));
     if (cred != NULL)
         check_full_store(cred);
     cu_credential_free(cred);
     return status;
+}
+
+static int read_status(const char *name, cu_error *err)
+{
+    return read_login(name, 0, "user:profile", err);
 }
 
 static void expect_file(const char *name, int want)
@@ -565,6 +580,18 @@ static void expect_unreadable(void)
     unlink(path_of("locked.json"));
 }
 
+/* store.json expires at 1768384301294 and lists user:inference, user:profile, user:sessions:claude_code. */
+static void test_login_checks(void)
+{
+    cu_error err;
+    CHECK(read_login("store.json", INT64_C(1768384301293), "user:profile", &err) == CU_OK);
+    CHECK(read_login("store.json", INT64_C(1768384301294), "user:profile", &err) == CU_ERR_EXPIRED);
+    CHECK(err.status == CU_ERR_EXPIRED);
+    CHECK(read_login("store.json", 0, "user:admin", &err) == CU_ERR_MISSING_SCOPE);
+    CHECK(read_login("store.json", 0, "user:profil", &err) == CU_ERR_MISSING_SCOPE);
+    CHECK(read_login("store.json", 0, NULL, &err) == CU_OK);
+}
+
 static void test_files(void)
 {
     char target[sizeof path_buf];
@@ -576,6 +603,7 @@ static void test_files(void)
 
     WRITE_FILE("store.json", full_store);
     expect_file("store.json", CU_OK);
+    test_login_checks();
     expect_file("missing.json", CU_ERR_NOT_FOUND);
     expect_file("store.json/child", CU_ERR_NOT_FOUND); /* ENOTDIR */
     WRITE_FILE("empty.json", "");

@@ -62,10 +62,11 @@ static int tool_ran(void)
 /* Reads with the item stored under the legacy name; returns the status, checks a success. */
 static int run(int mode, int timeout_ms, cu_error *err)
 {
-    cu_credential *cred = NULL;
+    cu_credential *cred;
     int status;
     kcd_add_item(SERVICES[1], "alice", (const unsigned char *)PAYLOAD, strlen(PAYLOAD));
-    status = cu_read_credential_keychain(mode, SERVICES, 2, "alice", timeout_ms, &cred, err);
+    cred = cu_read_credential_keychain(mode, SERVICES, 2, "alice", timeout_ms, 0, "user:profile", err);
+    status = err->status;
     if (status == CU_OK) {
         size_t len = 0;
         const char *token = cu_credential_token(cred, &len);
@@ -103,12 +104,27 @@ static void test_tool_modes(void)
 
 static void test_not_found_spawns_nothing(void)
 {
-    cu_credential *cred = NULL;
     cu_error err;
     setup("found");
-    CHECK(cu_read_credential_keychain(CU_KEYCHAIN_AUTO, SERVICES, 2, "alice", 300, &cred, &err) == CU_ERR_NOT_FOUND);
-    CHECK(cred == NULL && !tool_ran() && kcd_query_count() == 2);
+    CHECK(cu_read_credential_keychain(CU_KEYCHAIN_AUTO, SERVICES, 2, "alice", 300, 0, NULL, &err) == NULL);
+    CHECK(err.status == CU_ERR_NOT_FOUND && !tool_ran() && kcd_query_count() == 2);
     check_balanced("not found");
+}
+
+/* The payload expires at 4102444800000: read at that instant, both modes refuse it and free it. */
+static void test_expired_login_is_refused(void)
+{
+    static const int modes[] = { CU_KEYCHAIN_AUTO, CU_KEYCHAIN_FRAMEWORK };
+    size_t i;
+    for (i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        cu_error err;
+        setup("found");
+        kcd_add_item(SERVICES[1], "alice", (const unsigned char *)PAYLOAD, strlen(PAYLOAD));
+        CHECK(cu_read_credential_keychain(modes[i], SERVICES, 2, "alice", 300, INT64_C(4102444800000), NULL,
+                                          &err) == NULL);
+        CHECK(err.status == CU_ERR_EXPIRED);
+        check_balanced("expired");
+    }
 }
 
 static void test_framework(void)
@@ -185,6 +201,7 @@ int main(int argc, char **argv)
     unsetenv("FAKE_SECURITY_FDS");
     test_tool_modes();
     test_not_found_spawns_nothing();
+    test_expired_login_is_refused();
     test_framework();
     test_allocation_failures();
     test_double_detects_bad_releases();
