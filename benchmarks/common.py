@@ -68,7 +68,13 @@ def credential_document() -> dict[str, object]:
 
 @dataclass(frozen=True)
 class Workspace:
-    """Files every case uses: CA and server certificate, a fake home, a cache directory."""
+    """Files every case uses: CA and server certificate, a fake home, a cache directory.
+
+    ``ca_file`` holds the test CA alone. A cold command also pays for loading its trust store,
+    so the cold-command case gives each side its own default store with the test CA added:
+    ``our_trust`` for the command (see ``_http.default_trust_store``), ``requests_trust`` for the
+    one-liner (certifi's bundle, what ``requests.get`` loads when not told otherwise).
+    """
 
     root: Path
     ca_file: Path
@@ -76,6 +82,8 @@ class Workspace:
     server_key: Path
     home: Path
     cache_dir: Path
+    our_trust: Path
+    requests_trust: Path
 
     @property
     def credential_file(self) -> Path:
@@ -102,7 +110,36 @@ def make_workspace(root: Path) -> Workspace:
     credential.chmod(0o600)
     cache_dir = root / "cache"
     cache_dir.mkdir(mode=0o700, exist_ok=True)
-    return Workspace(root, ca_file, server_cert, server_key, home, cache_dir)
+    import certifi
+
+    from claude_usage._http import default_trust_store
+
+    ca_pem = ca_file.read_bytes()
+    our_trust = trust_store_plus(Path(default_trust_store()), ca_pem, root / "our-trust")
+    requests_trust = trust_store_plus(Path(certifi.where()), ca_pem, root / "requests-trust")
+    return Workspace(root, ca_file, server_cert, server_key, home, cache_dir, our_trust, requests_trust)
+
+
+def trust_store_plus(store: Path, ca_pem: bytes, where: Path) -> Path:
+    """``store`` (a hashed directory or a PEM bundle) with the test CA added, in the same form, at ``where``."""
+    if not store.is_dir():
+        bundle = where.with_suffix(".pem")
+        bundle.write_bytes(store.read_bytes().rstrip(b"\n") + b"\n" + ca_pem)
+        return bundle
+    where.mkdir()
+    for entry in store.iterdir():
+        (where / entry.name).symlink_to(entry.resolve())
+    (where / "claude-usage-bench-ca.pem").write_bytes(ca_pem)
+    # The `<subject hash>.<n>` name is how OpenSSL finds an issuer in a directory.
+    subject_hash = subprocess.run(
+        ["openssl", "x509", "-noout", "-subject_hash", "-in", str(where / "claude-usage-bench-ca.pem")],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    n = 0
+    while (where / f"{subject_hash}.{n}").exists():
+        n += 1
+    (where / f"{subject_hash}.{n}").symlink_to("claude-usage-bench-ca.pem")
+    return where
 
 
 def clean_environment(home: Path, **extra: str) -> dict[str, str]:

@@ -145,17 +145,23 @@ def process_commands(workspace: Workspace, server: ServerProcess) -> tuple[dict[
         CLAUDE_USAGE_KEYCHAIN="file",
     )
     cold_env = dict(env, CLAUDE_USAGE_CACHE_DIR=str(workspace.root / "cold-cache"))
-    one_liner = (
-        f"import requests; print(requests.get({server.url!r}, verify={str(workspace.ca_file)!r}).json())"
-    )
+
+    def one_liner(ca: Path) -> list[str]:
+        return [python, "-c", f"import requests; print(requests.get({server.url!r}, verify={str(ca)!r}).json())"]
+
+    cold = [*claude_usage, "--no-cache", "--json"]
     commands = [
         Command("python -c pass", [python, "-c", "pass"], env),
         Command("python -c 'import json'", [python, "-c", "import json"], env),
         Command("import claude_usage", [python, "-c", "import claude_usage"], env),
         Command("import json, dataclasses, datetime", [python, "-c", "import json, dataclasses, datetime"], env),
         Command("cached command", [*claude_usage, "--json"], env, b'"five_hour"'),
-        Command("cold command", [*claude_usage, "--no-cache", "--json"], cold_env, b'"five_hour"'),
-        Command("requests one-liner", [python, "-c", one_liner], env, b"five_hour"),
+        # Each side with its own default trust store (plus the test CA): what a cold run costs.
+        Command("cold command", cold, dict(cold_env, CLAUDE_USAGE_CA_BUNDLE=str(workspace.our_trust)), b'"five_hour"'),
+        Command("requests one-liner", one_liner(workspace.requests_trust), env, b"five_hour"),
+        # Both with the test CA alone: the same trust work, so what is left is imports and code.
+        Command("cold command, test CA only", cold, cold_env, b'"five_hour"'),
+        Command("requests one-liner, test CA only", one_liner(workspace.ca_file), env, b"five_hour"),
     ]
     curl = shutil.which("curl")
     if curl:
@@ -185,7 +191,13 @@ def process_rows(results: dict[str, Runs]) -> list[Row]:
         return Row(case, kb_text(a), kb_text(b), a / b, goal)
 
     rows = [
-        time_row("4. cold `--no-cache --json` vs requests one-liner", "cold command", "requests one-liner", 1.0),
+        time_row("4. cold `--no-cache --json` vs requests one-liner (default trust stores)", "cold command", "requests one-liner", 1.0),
+        time_row(
+            "4. context: the same, both with the test CA only",
+            "cold command, test CA only",
+            "requests one-liner, test CA only",
+            None,
+        ),
         time_row("4. context: cold command vs `python -c pass`", "cold command", "python -c pass", None),
     ]
     if "curl" in results:

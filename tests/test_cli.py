@@ -306,6 +306,28 @@ def test_help_and_version(command_env: dict[str, str]) -> None:
     assert (0, f"claude-usage {cli.__version__}\n") == invoke(["--version"], command_env)[:2]
 
 
+def test_command_exits_without_teardown_yet_flushes(command_env: dict[str, str]) -> None:
+    """The entry point skips interpreter teardown (atexit) but its piped output still arrives whole."""
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write('teardown ran'))\n"
+        "sys.argv = ['claude-usage', '--version']\n"
+        "from claude_usage.cli import run\n"
+        "run()\n"
+        "print('run() returned')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], env=command_env, capture_output=True, text=True, timeout=60)
+    assert (0, f"claude-usage {cli.__version__}\n", "") == (done.returncode, done.stdout, done.stderr)
+
+
+def test_console_script_is_the_quick_exit_entry_point() -> None:
+    """The installed claude-usage script calls cli.run, not cli.main."""
+    from importlib.metadata import entry_points
+
+    (script,) = [entry for entry in entry_points(group="console_scripts") if entry.name == "claude-usage"]
+    assert "claude_usage.cli:run" == script.value
+
+
 def test_constants_match_the_client() -> None:
     """The command's copies of the client's URL names are the same values."""
     assert (client.API_URL_VARIABLE, client.DEFAULT_API_URL) == (cli.API_URL_VARIABLE, cli.DEFAULT_API_URL)

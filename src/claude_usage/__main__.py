@@ -1,5 +1,5 @@
 """``python -m claude_usage``: the ``claude-usage`` command."""
 
-from claude_usage.cli import main
+from claude_usage.cli import run
 
-raise SystemExit(main())
+run()
