@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from claude_usage import (
     UsageData,
     get_usage,
 )
+from claude_usage._http import default_trust_store
 from claude_usage.client import parse_retry_after
 from conftest import ACCESS_TOKEN, credential_document, fixture_body, secret_places, write_credentials
 from loopback_server import (
@@ -148,6 +152,63 @@ def test_context_trusts_only_the_configured_ca(https_server: LoopbackServer, env
         client.get_usage()
         context = client._transport._session.get_adapter(https_server.url)._ssl_context  # type: ignore[union-attr,attr-defined]
         assert 1 == context.cert_store_stats()["x509_ca"]
+
+
+def hashed_directory(directory: Path, *pem_files: str) -> str:
+    """``directory`` holding each PEM under its OpenSSL subject-hash name, as c_rehash would."""
+    openssl = shutil.which("openssl")
+    assert openssl is not None, "these tests need the openssl command (Debian: apt-get install openssl)"
+    directory.mkdir()
+    for pem in pem_files:
+        subject_hash = subprocess.run(
+            [openssl, "x509", "-noout", "-subject_hash", "-in", pem], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        shutil.copy(pem, directory / f"{subject_hash}.0")
+    return str(directory)
+
+
+def test_hashed_ca_directory_verifies(https_server: LoopbackServer, environ: dict[str, str], ca_file: str, tmp_path: Path) -> None:
+    """A hashed CA directory as verify= (how the system store is read) trusts exactly the CAs in it."""
+    https_server.answer = respond(200, fixture_body("pro_max.json"))
+    trusted = hashed_directory(tmp_path / "trusted", ca_file)
+    other = tmp_path / "other.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    untrusted = hashed_directory(tmp_path / "untrusted", str(other))
+    assert 48.0 == fetch(https_server, environ, trusted).five_hour.utilization  # type: ignore[union-attr]
+    error = failure(https_server, environ, untrusted)
+    assert (NetworkError, 1) == (type(error), https_server.request_count)
+
+
+@pytest.mark.parametrize(
+    ("names", "hashed"),
+    [
+        ([], False),
+        (["README", "ca-certificates.crt"], False),
+        (["930ac5d2.r0"], False),  # a CRL's name, not a certificate's
+        (["930AC5D2.0"], False),
+        (["README", "930ac5d2.0"], True),
+        (["5ad8a5d6.1"], True),
+    ],
+)
+def test_default_trust_store_takes_the_system_directory_only_when_hashed(
+    names: list[str], hashed: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The system's CA directory is used when it holds hash-named entries, else certifi's bundle."""
+    import certifi
+
+    for name in names:
+        (tmp_path / name).write_text("")
+    real = ssl.get_default_verify_paths()
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: real._replace(openssl_capath=str(tmp_path)))
+    assert (str(tmp_path) if hashed else certifi.where()) == default_trust_store()
+
+
+def test_default_trust_store_ignores_ssl_cert_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SSL_CERT_DIR naming a hashed directory does not change the default store."""
+    before = default_trust_store()
+    (tmp_path / "930ac5d2.0").write_text("")
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    assert before == default_trust_store()
 
 
 def test_server_slower_than_the_timeout(https_server: LoopbackServer, environ: dict[str, str], ca_file: str) -> None:

@@ -574,3 +574,17 @@ def test_major_unit_conversion(currency: str, minor: float, expected: str) -> No
 def test_major_units_none_when_null() -> None:
     """Null amounts stay None in major units too."""
     assert (None, None) == (NO_EXTRA.monthly_limit_major, NO_EXTRA.used_credits_major)
+
+
+def test_remembered_reset_times_stay_right_and_bounded() -> None:
+    """Reset times are remembered between parses, yet each body gets its own, and the memory stays bounded."""
+    from claude_usage import models
+
+    for hour in range(200):
+        text = f"2026-07-{1 + hour // 24:02d}T{hour % 24:02d}:00:00Z"
+        body = json.dumps({"five_hour": {"utilization": 1, "resets_at": text}, "limits": [
+            {"kind": "session", "percent": 1, "resets_at": text}]})
+        usage = UsageData.from_json(body)
+        expected = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        assert (expected, expected) == (usage.five_hour.resets_at, usage.limits[0].resets_at)  # type: ignore[union-attr]
+    assert len(models._usual_timestamps) <= models._USUAL_TIMESTAMPS_KEPT

@@ -441,6 +441,22 @@ def _optional_list(value: Any, name: str) -> list[Any] | tuple[Any, ...]:
 # mappings are the parser's own, which is the work __init__ and __post_init__ would repeat.
 
 _parse_usual_timestamp = pace.parse_usual_timestamp
+# Reset times repeat: between the windows and the limits of one body, and from poll to poll until
+# a window resets. A datetime is immutable, so each distinct text is parsed once (bounded).
+_usual_timestamps: dict[str, datetime | None] = {}
+_USUAL_TIMESTAMPS_KEPT = 64
+
+
+def _usual_timestamp(text: str) -> datetime | None:
+    """:func:`pace.parse_usual_timestamp`, remembered."""
+    try:
+        return _usual_timestamps[text]
+    except KeyError:
+        parsed = _parse_usual_timestamp(text)
+    if len(_usual_timestamps) >= _USUAL_TIMESTAMPS_KEPT:
+        _usual_timestamps.clear()
+    _usual_timestamps[text] = parsed
+    return parsed
 
 
 def _unfrozen(cls: type) -> Any:
@@ -509,7 +525,7 @@ def _parse_period(value: Any, name: str) -> UsagePeriod | None:
         utilization = _number(utilization, name, ".utilization")
     resets_at = window.get("resets_at")
     if resets_at is not None:
-        parsed = _parse_usual_timestamp(resets_at) if type(resets_at) is str else None
+        parsed = _usual_timestamp(resets_at) if type(resets_at) is str else None
         resets_at = _timestamp(resets_at, name, ".resets_at") if parsed is None else parsed
     period = _UnfrozenPeriod()
     period.utilization = utilization
@@ -579,7 +595,7 @@ def _parse_limit(value: Any, index: int) -> Limit:
         percent = _number(percent, "limits", ".percent", index)
     resets_at = get("resets_at")
     if resets_at is not None:
-        parsed = _parse_usual_timestamp(resets_at) if type(resets_at) is str else None
+        parsed = _usual_timestamp(resets_at) if type(resets_at) is str else None
         resets_at = _timestamp(resets_at, "limits", ".resets_at", index) if parsed is None else parsed
     if model is not None:
         model = model.get("display_name")
