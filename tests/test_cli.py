@@ -328,11 +328,6 @@ def test_console_script_is_the_quick_exit_entry_point() -> None:
     assert "claude_usage.cli:run" == script.value
 
 
-def test_constants_match_the_client() -> None:
-    """The command's copies of the client's URL names are the same values."""
-    assert (client.API_URL_VARIABLE, client.DEFAULT_API_URL) == (cli.API_URL_VARIABLE, cli.DEFAULT_API_URL)
-
-
 # -- cache behaviour through the command -------------------------------------------------------
 
 

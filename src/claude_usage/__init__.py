@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "get_usage": "claude_usage.client",
     "UsageClient": "claude_usage.client",
-    "DEFAULT_API_URL": "claude_usage.client",
+    "DEFAULT_API_URL": "claude_usage._endpoint",
     "UsageData": "claude_usage.models",
     "UsagePeriod": "claude_usage.models",
     "ExtraUsage": "claude_usage.models",
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     # `X as X`: explicit re-exports, so `from claude_usage import UsageData` passes mypy --strict.
     from claude_usage.cache import CacheResult as CacheResult
     from claude_usage.cache import UsageCache as UsageCache
-    from claude_usage.client import DEFAULT_API_URL as DEFAULT_API_URL
+    from claude_usage._endpoint import DEFAULT_API_URL as DEFAULT_API_URL
     from claude_usage.client import UsageClient as UsageClient
     from claude_usage.client import get_usage as get_usage
     from claude_usage.credentials import CredentialSource as CredentialSource

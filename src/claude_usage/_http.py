@@ -10,7 +10,6 @@ token, and every library exception that passed through is scrubbed of frames and
 from __future__ import annotations
 
 import contextvars
-import ipaddress
 import os
 import socket
 import ssl
@@ -28,24 +27,13 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager
 
+from claude_usage._endpoint import is_loopback_host
 from claude_usage._native import NativeCredential, wipe_bytes
 from claude_usage.errors import ClaudeUsageError, ConfigurationError, NetworkError, ParseError
 
 MAX_BODY_BYTES = 1024 * 1024
 BETA_HEADER = "oauth-2025-04-20"
 _CHUNK = 64 * 1024
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """True for ``localhost``, 127.0.0.0/8 and ``::1``; names that merely resolve there do not count."""
-    if host is None:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def default_trust_store() -> str:

@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["EXIT_CODES", "FORMAT_FIELDS", "main", "run"]
 
 PROG = "claude-usage"
-# The same names as claude_usage.client's; repeated so a cache hit need not import the client.
-API_URL_VARIABLE = "CLAUDE_USAGE_API_URL"
-DEFAULT_API_URL = "https://api.anthropic.com/api/oauth/usage"
 #: Test-only: a fixed "now" (epoch seconds) for the cache and the view, so tests can move time.
 TEST_NOW_VARIABLE = "CLAUDE_USAGE_TEST_NOW"
 
@@ -336,11 +333,12 @@ def _clock(environ: Mapping[str, str]) -> Callable[[], float]:
 
 
 def _obtain(args: _Arguments, environ: Mapping[str, str], clock: Callable[[], float]) -> CacheResult:
+    from claude_usage._endpoint import resolve_api_url
     from claude_usage.cache import DEFAULT_MAX_AGE, UsageCache, cache_key
     from claude_usage.credentials import locate_credentials
 
     source = locate_credentials(environ=environ)
-    api_url = environ.get(API_URL_VARIABLE) or DEFAULT_API_URL
+    api_url = resolve_api_url(None, environ)
 
     def fetch() -> Fetched:
         from claude_usage.client import UsageClient

@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping
 from datetime import timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from claude_usage import __version__
+from claude_usage._endpoint import DEFAULT_API_URL, resolve_api_url
 from claude_usage.credentials import CredentialSource, locate_credentials, open_credentials
 from claude_usage.errors import (
     ConfigurationError,
@@ -32,37 +32,9 @@ if TYPE_CHECKING:
     from claude_usage._native import CredentialInfo
     from claude_usage.cache import CacheResult, Fetched, UsageCache
 
-__all__ = ["DEFAULT_API_URL", "UsageClient", "get_usage"]
+__all__ = ["DEFAULT_API_URL", "UsageClient", "get_usage"]  # DEFAULT_API_URL: re-exported
 
-DEFAULT_API_URL = "https://api.anthropic.com/api/oauth/usage"
-API_URL_VARIABLE = "CLAUDE_USAGE_API_URL"
 DEFAULT_USER_AGENT = f"claude-usage-python/{__version__}"
-
-
-def resolve_api_url(api_url: str | None, environ: Mapping[str, str]) -> str:
-    """The argument may name any HTTPS URL; the environment may only name a loopback one."""
-    from claude_usage._http import is_loopback_host
-
-    if api_url is None:
-        from_environment = environ.get(API_URL_VARIABLE)
-        if not from_environment:
-            return DEFAULT_API_URL
-        url, origin, remote_ok = from_environment, API_URL_VARIABLE, False
-    else:
-        url, origin, remote_ok = api_url, "api_url", True
-    parts = urlsplit(url)
-    loopback = is_loopback_host(parts.hostname)
-    if parts.username is not None or parts.password is not None:
-        raise ConfigurationError(f"{origin} must not carry credentials in the URL")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"{origin} must be an http(s) URL, not {url!r}")
-    if not loopback and not remote_ok:
-        raise ConfigurationError(
-            f"{origin} may only point at a loopback address (localhost, 127.0.0.0/8, ::1)"
-        )
-    if not loopback and parts.scheme != "https":
-        raise ConfigurationError(f"{origin} must use https for a non-loopback host")
-    return url
 
 
 class UsageClient:
