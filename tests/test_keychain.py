@@ -116,6 +116,7 @@ def kc(double_build: tuple[ModuleType, Path], tmp_path: Path, monkeypatch: pytes
     module, tool = double_build
     monkeypatch.setattr(_native, "ffi", module.ffi)
     monkeypatch.setattr(_native, "lib", module.lib)
+    monkeypatch.setattr(_native, "_ERROR_TYPE", module.ffi.typeof("cu_error *"))
     monkeypatch.setenv("FAKE_SECURITY_LOG", str(tmp_path / "tool.log"))
     monkeypatch.setenv("FAKE_SECURITY_FDS", str(tmp_path / "tool.fds"))
     module.lib.kcd_reset()

@@ -168,7 +168,7 @@ def read_keychain(
     """Read the login from the first of ``services`` that holds an item for ``account`` (macOS);
     refused like :func:`read_file`."""
     names = [ffi.new("char[]", name.encode("utf-8", "surrogateescape")) for name in services]
-    err = ffi.new("cu_error *")  # not _ERROR_TYPE: the tests swap in a build with a Keychain double
+    err = ffi.new(_ERROR_TYPE)
     cdata = lib.cu_read_credential_keychain(
         mode,
         ffi.new("const char *[]", names),
