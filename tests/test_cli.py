@@ -306,6 +306,15 @@ def test_help_and_version(command_env: dict[str, str]) -> None:
     assert (0, f"claude-usage {cli.__version__}\n") == invoke(["--version"], command_env)[:2]
 
 
+def test_remote_api_url_from_the_environment_is_refused_before_the_cache(command_env: dict[str, str]) -> None:
+    """CLAUDE_USAGE_API_URL naming a remote host exits 14 without touching the cache (no entry, no lock)."""
+    cache_dir = Path(command_env["CLAUDE_USAGE_CACHE_DIR"])
+    assert 0 == invoke([], command_env)[0]  # fills the cache
+    before = sorted(path.name for path in cache_dir.iterdir())
+    status, out, err = invoke([], {**command_env, "CLAUDE_USAGE_API_URL": "https://example.com/api/oauth/usage"})
+    assert (14, "", True, before) == (status, out, "loopback" in err, sorted(path.name for path in cache_dir.iterdir()))
+
+
 def test_command_exits_without_teardown_yet_flushes(command_env: dict[str, str]) -> None:
     """The entry point skips interpreter teardown (atexit) but its piped output still arrives whole."""
     probe = (
