@@ -5,6 +5,7 @@ Everything above this module sees typed Python; the ``Any`` of cffi stays here.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -45,6 +46,9 @@ KEYCHAIN_FRAMEWORK: int = lib.CU_KEYCHAIN_FRAMEWORK
 
 # Resolved once: ffi.new("cu_error *") would parse the type name on every read.
 _ERROR_TYPE = ffi.typeof("cu_error *")
+# read_file's cu_error, one per thread and reused: allocating one cost more than the rest of a
+# read's Python side. A thread is in one native call at a time, and the C side clears it first.
+_per_thread = threading.local()
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +136,10 @@ def wipe_bytes(secret: bytes | bytearray) -> None:
 def read_file(path: str, now_ms: int = 0, required_scope: bytes | None = None) -> NativeCredential:
     """Read, parse and validate a credential file in C; refuse a login expired at ``now_ms``,
     or one that lists scopes without ``required_scope``."""
-    err = ffi.new(_ERROR_TYPE)
+    try:
+        err = _per_thread.error
+    except AttributeError:
+        err = _per_thread.error = ffi.new(_ERROR_TYPE)
     raw_path = path.encode("utf-8", "surrogateescape")
     return _held_or_raise(lib.cu_read_credential_file(raw_path, now_ms, required_scope or ffi.NULL, err), err, path)
 
