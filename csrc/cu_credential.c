@@ -129,7 +129,7 @@ size_t cu_max_token_bytes(void) { return CU_MAX_TOKEN_BYTES; }
 int cu_max_depth(void) { return CU_MAX_DEPTH; }
 
 /* 1 for each b64token character other than the '=' padding. */
-static const unsigned char cu_token_alphabet[128] = {
+static const unsigned char cu_token_alphabet[256] = { /* bytes from 128 up are 0: not in it */
     ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
     ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
     ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
@@ -152,7 +152,7 @@ int cu_token_status(const char *token, size_t len)
         return CU_ERR_NOT_LOGGED_IN;
     if (len > CU_MAX_TOKEN_BYTES)
         return CU_ERR_BAD_TOKEN;
-    while (i < len && p[i] < 128 && cu_token_alphabet[p[i]])
+    while (i < len && cu_token_alphabet[p[i]])
         i++;
     if (i == 0)
         return CU_ERR_BAD_TOKEN; /* padding needs something to pad */

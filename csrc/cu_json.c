@@ -23,6 +23,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "cu_internal.h"
 
@@ -38,9 +41,15 @@ enum field {
     F_CLAUDE_AI_OAUTH = F_COUNT /* a top-level key, not a field of the login */
 };
 
-static const char *const field_names[F_COUNT + 1] = {
-    "accessToken", "expiresAt", "scopes", "subscriptionType", "rateLimitTier", "claudeAiOauth",
+#define NAME(text) { text, sizeof text - 1 }
+static const struct {
+    const char *text;
+    size_t len;
+} field_names[F_COUNT + 1] = {
+    NAME("accessToken"), NAME("expiresAt"), NAME("scopes"), NAME("subscriptionType"), NAME("rateLimitTier"),
+    NAME("claudeAiOauth"),
 };
+#undef NAME
 
 /* What an object's keys mean: only the root and the login object have keys we look for. */
 enum role { ROLE_OTHER, ROLE_ROOT, ROLE_LOGIN };
@@ -198,7 +207,11 @@ static const uchar *scan_escape(scanner *s, const uchar *p)
     return p + 6;
 }
 
-/* Nonzero if any of the 8 bytes in x needs a closer look: '"', '\\', a control byte or a non-ASCII one. */
+/*
+ * Nonzero if any of the 8 bytes in x needs a closer look: '"', '\\', a control byte or a
+ * non-ASCII one; the high bit of each such byte is set. A borrow can also flag a byte above a
+ * special one, never one below, so the lowest flag marks the first special byte exactly.
+ */
 static uint64_t special_bytes(uint64_t x)
 {
     const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
@@ -207,21 +220,43 @@ static uint64_t special_bytes(uint64_t x)
             | ((x - ones * 0x20) & ~x) | x) & highs;
 }
 
+/* Advances p past plain string bytes, many at a time, straight to the first special one. */
+static const uchar *skip_plain(const scanner *s, const uchar *p)
+{
+#if defined(__SSE2__)
+    /* x86-64 always has SSE2: 16 bytes a step. A signed compare with 0x20 flags the control
+       bytes and every byte from 0x80 up at once. */
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+    while (s->end - p >= 16) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        const int special = _mm_movemask_epi8(_mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), _mm_cmplt_epi8(v, space)));
+        if (special != 0)
+            return p + __builtin_ctz((unsigned)special);
+        p += 16;
+    }
+#endif
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && (defined(__GNUC__) || defined(__clang__))
+    uint64_t chunk, special;
+    while (s->end - p >= 8) {
+        memcpy(&chunk, p, sizeof chunk);
+        if ((special = special_bytes(chunk)) != 0)
+            return p + (__builtin_ctzll(special) >> 3); /* little-endian: the lowest byte comes first */
+        p += 8;
+    }
+#endif
+    while (p < s->end && string_class[*p] == C_PLAIN)
+        p++;
+    return p;
+}
+
 /* Validates the string whose opening quote is at p; returns the byte after its closing quote. */
 static const uchar *scan_string(scanner *s, const uchar *p, int *escaped)
 {
     *escaped = 0;
     for (p++;;) {
-        /* Most of a credential file is plain ASCII inside strings: skip it 8 bytes at a time. */
-        uint64_t chunk;
-        while (s->end - p >= 8) {
-            memcpy(&chunk, p, sizeof chunk);
-            if (special_bytes(chunk))
-                break;
-            p += 8;
-        }
-        while (p < s->end && string_class[*p] == C_PLAIN)
-            p++;
+        /* Most of a credential file is plain ASCII inside strings. */
+        p = skip_plain(s, p);
         if (p >= s->end)
             return fail_at(s, p, CU_ERR_SYNTAX);
         switch (string_class[*p]) {
@@ -369,7 +404,7 @@ static int match_key(const uchar *p, const uchar *end, int escaped, enum role ro
         key = decoded;
     }
     for (; i <= last && found < 0; i++)
-        if (strlen(field_names[i]) == len && memcmp(key, field_names[i], len) == 0)
+        if (field_names[i].len == len && memcmp(key, field_names[i].text, len) == 0)
             found = i;
     if (escaped)
         cu_memzero(decoded, sizeof decoded);
@@ -513,7 +548,7 @@ static int wrong_type(cu_error *err, int field)
 {
     cu_fail(err, CU_ERR_WRONG_TYPE);
     if (err != NULL)
-        memcpy(err->field, field_names[field], strlen(field_names[field]) + 1);
+        memcpy(err->field, field_names[field].text, field_names[field].len + 1);
     return CU_ERR_WRONG_TYPE;
 }
 
