@@ -141,7 +141,11 @@ def open_credentials(
     """Read the login from ``source`` in C and refuse, before any request, what cannot work."""
     failure: ClaudeUsageError | None = None
     try:
-        return _read(source, os.environ if environ is None else environ, int(clock() * 1000))
+        now_ms = int(clock() * 1000)
+        # A stored login's expiry and scopes are checked in C as it is read; a bare token has neither.
+        if source.kind == "file":  # the usual source, read here without another frame
+            return (_read_file or _load_file_reader())(source.location, now_ms, _REQUIRED_SCOPE_BYTES)
+        return _read_elsewhere(source, os.environ if environ is None else environ, now_ms)
     except ClaudeUsageError as error:
         failure = error
     # A traceback keeps each frame's locals for formatters that print them (Sentry,
@@ -151,20 +155,20 @@ def open_credentials(
     raise failure.with_traceback(None)
 
 
-# The native reader, imported by the first read (a cache hit never loads cffi) and kept here:
-# an `import` statement costs ~0.5 µs on every call even once the module is loaded.
+# The native file reader, imported by the first read (a cache hit never loads cffi) and kept
+# here: an `import` statement costs ~0.5 µs on every call even once the module is loaded.
 _read_file: Callable[[str, int, bytes], NativeCredential] | None = None
 
 
-def _read(source: CredentialSource, env: Mapping[str, str], now_ms: int) -> NativeCredential:
+def _load_file_reader() -> Callable[[str, int, bytes], NativeCredential]:
     global _read_file
-    # A stored login's expiry and scopes are checked in C as it is read; a bare token has neither.
-    if source.kind == "file":
-        if _read_file is None:
-            from claude_usage._native import read_file
+    from claude_usage._native import read_file
 
-            _read_file = read_file
-        return _read_file(source.location, now_ms, _REQUIRED_SCOPE_BYTES)
+    _read_file = read_file
+    return read_file
+
+
+def _read_elsewhere(source: CredentialSource, env: Mapping[str, str], now_ms: int) -> NativeCredential:
     if source.kind == "environment":
         from claude_usage._native import from_token
 
