@@ -1,7 +1,7 @@
 """Case 1: reading the login in C (read, extract, validate, wipe) against reading it in Python.
 
-The three sides take turns (ours, json, syscalls, ours, ...), each for a short while, so that a
-slow minute of system calls on a shared machine hits every side alike (run.py pairs the turns).
+The three sides take turns (common.taking_turns): what a system call costs here changes from one
+minute to the next.
 """
 
 from __future__ import annotations
@@ -12,13 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from claude_usage.credentials import locate_credentials, open_credentials
-from common import ACCESS_TOKEN, Workspace
-
-TURNS = 5
-SIDES = ("ours", "json", "syscalls")
+from common import ACCESS_TOKEN, Workspace, taking_turns
 
 
 def ours(workspace: Workspace) -> Callable[[], bytes]:
@@ -56,9 +51,7 @@ def syscalls(workspace: Workspace) -> Callable[[], bytes]:
 MAKERS = {"ours": ours, "json": json_loads, "syscalls": syscalls}
 
 
-@pytest.mark.benchmark(max_time=0.2)
-@pytest.mark.parametrize(("side", "turn"), [(side, turn) for turn in range(TURNS) for side in SIDES],
-                         ids=[f"{side}-{turn}" for turn in range(TURNS) for side in SIDES])
+@taking_turns(*MAKERS)
 def test_credential_read(benchmark: Any, workspace: Workspace, side: str, turn: int) -> None:
     """One turn of one side; every side's result holds the token (the floor's, inside the file)."""
     assert ACCESS_TOKEN.encode() in benchmark(MAKERS[side](workspace))

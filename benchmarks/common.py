@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,26 @@ TLS_AND_PROXY_VARIABLES = (
     "CLAUDE_USAGE_CACHE_DIR",
     "XDG_CACHE_HOME",
 )
+
+
+# In-process pairs whose cost moves with the minute take turns: each side measured for a short
+# while, then the next, TURNS times over; run.py pairs each turn of ours with the same turn of
+# the baseline, so a slow minute on a shared machine hits both sides of a ratio alike.
+TURNS = 5
+TURN_SECONDS = 0.2
+
+
+def taking_turns(*sides: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Parametrize a benchmark over ``side`` and ``turn`` (ids ``<side>-<turn>``), the sides alternating."""
+    import pytest
+
+    cases = [(side, turn) for turn in range(TURNS) for side in sides]
+
+    def mark(test: Callable[..., None]) -> Callable[..., None]:
+        parametrized = pytest.mark.parametrize(("side", "turn"), cases, ids=[f"{side}-{turn}" for side, turn in cases])
+        return pytest.mark.benchmark(max_time=TURN_SECONDS)(parametrized(test))  # type: ignore[no-any-return]
+
+    return mark
 
 
 def fixture_body(name: str = BODY_NAME) -> bytes:

@@ -79,14 +79,14 @@ def kb_text(value: float) -> str:
 
 # ---------------------------------------------------------------- in-process cases (pytest-benchmark)
 
-# "{turn}": the sides of case 1 are measured in turns, ours then each baseline, again and again
-# (bench_credentials.py), and each turn's ratio counts: a system call costs several times more
-# in one minute than in the next on these machines, and turns keep both sides in the same minute.
+# "{turn}": the sides of cases 1 and 2 take turns (common.taking_turns), and each turn's ratio
+# counts: work costs more in one minute than in the next on these machines, and turns keep both
+# sides of a ratio in the same minute.
 PYTEST_PAIRS = [
     ("1. credential read (C) vs json.loads of the file", "test_credential_read[ours-{turn}]", "test_credential_read[json-{turn}]", 0.4),
     ("1. credential read (C) vs os.open/read/close", "test_credential_read[ours-{turn}]", "test_credential_read[syscalls-{turn}]", 2.0),
-    ("2. UsageData.from_json (460 B) vs json.loads", "test_parse_ours", "test_parse_json", 2.0),
-    ("2. UsageData.from_json (limits) vs json.loads", "test_parse_limits_ours", "test_parse_limits_json", 2.0),
+    ("2. UsageData.from_json (460 B) vs json.loads", "test_parse[ours-body-{turn}]", "test_parse[json-body-{turn}]", 2.0),
+    ("2. UsageData.from_json (limits) vs json.loads", "test_parse[ours-limits-{turn}]", "test_parse[json-limits-{turn}]", 2.0),
     ("3. warm get_usage() vs requests.Session().get().json()", "test_warm_call_ours", "test_warm_call_requests", 1.0),
     ("3. context: warm get_usage() vs http.client floor", "test_warm_call_ours", "test_warm_call_stdlib", None),
 ]
