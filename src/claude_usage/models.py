@@ -440,7 +440,6 @@ def _optional_list(value: Any, name: str) -> list[Any] | tuple[Any, ...]:
 # built without __init__ (see _unfrozen): the values are already checked and converted and the
 # mappings are the parser's own, which is the work __init__ and __post_init__ would repeat.
 
-_parse_usual_timestamp = pace.parse_usual_timestamp
 # Reset times repeat: between the windows and the limits of one body, and from poll to poll until
 # a window resets. A datetime is immutable, so each distinct text is parsed once (bounded).
 _usual_timestamps: dict[str, datetime | None] = {}
@@ -452,7 +451,7 @@ def _usual_timestamp(text: str) -> datetime | None:
     try:
         return _usual_timestamps[text]
     except KeyError:
-        parsed = _parse_usual_timestamp(text)
+        parsed = pace.parse_usual_timestamp(text)  # a miss: the module lookup costs nothing here
     if len(_usual_timestamps) >= _USUAL_TIMESTAMPS_KEPT:
         _usual_timestamps.clear()
     _usual_timestamps[text] = parsed
