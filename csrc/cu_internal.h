@@ -65,6 +65,16 @@ int cu_token_status(const char *token, size_t len);
 cu_credential *cu_checked_login(int status, cu_credential *cred, int64_t now_ms, const char *required_scope,
                                 cu_error *err);
 
+/* One attempt at reading a stored login: a cu_status, and *out set on CU_OK. */
+typedef int (*cu_login_reader)(void *context, cu_credential **out, cu_error *err);
+
+/*
+ * cu_retry.c: runs read once and, while it fails in a way that a store caught mid-rewrite
+ * explains (empty, or not yet whole JSON), again after short pauses, within a bounded time.
+ * A store that stays bad gives the last attempt's status.
+ */
+int cu_read_retrying(cu_login_reader read, void *context, cu_credential **out, cu_error *err);
+
 /* cu_json.c: cu_parse_credential_json with a status result, for the readers. */
 int cu_parse_login(const char *data, size_t len, cu_credential **out, cu_error *err);
 

@@ -14,6 +14,7 @@ SOURCES = [f"csrc/{name}" for name in (
     "cu_json.c",
     "cu_credential.c",
     "cu_file.c",
+    "cu_retry.c",
     "cu_keychain.c",
 )]
 COMPILE_ARGS = ["-std=c99", "-Wall", "-Wextra", "-O2", "-fvisibility=hidden"]
