@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from datetime import datetime, timedelta, timezone
 
 __all__ = [
@@ -40,7 +41,18 @@ _TIMESTAMP = (
     r"(?P<offset>[Zz]|[+-]\d{2}(?::?\d{2})?)?"
 )
 _UTC = timezone.utc
-_fromisoformat = datetime.fromisoformat
+if sys.version_info >= (3, 11):
+    _fromisoformat = datetime.fromisoformat
+else:
+
+    def _fromisoformat(text: str) -> datetime:
+        """3.10's fromisoformat reads only its own output: ``+00:00`` for ``Z``, fractions of 3 or 6
+        digits. The fast path's shape check has already placed the fraction and the offset."""
+        if text[-1] == "Z":
+            text = text[:-1] + "+00:00"
+        if text[19] == ".":
+            text = text[:20] + text[20:-6].ljust(6, "0") + text[-6:]
+        return datetime.fromisoformat(text)
 
 
 def parse_timestamp(text: str) -> datetime:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -179,6 +180,11 @@ def test_naive_approach_is_measured_the_same_way(server_for: Callable[[Scenario]
     assert True is (default["access"] > 0)
 
 
+@pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="3.10's http.client leaves no freed header copy behind even without the wipes, so there is "
+    "nothing for this control to find; CI runs it under 3.11-3.13",
+)
 def test_scan_sees_the_copies_the_wipes_remove(server_for: Callable[[Scenario], str], ca_file: str, tmp_path: Path) -> None:
     """With the library's Python-side wipes switched off, the same scan finds the freed header copies."""
     home = tmp_path / "home"
