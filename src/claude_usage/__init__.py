@@ -9,7 +9,7 @@ from __future__ import annotations
 from claude_usage import errors as _errors
 from claude_usage.errors import *  # noqa: F403  (errors are cheap to import and always wanted)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {
     "get_usage": "claude_usage.client",
