@@ -464,15 +464,3 @@ def test_keychain_error_pickles_with_its_status() -> None:
     error = KeychainAccessDeniedError("denied", os_status=-128)
     copy = pickle.loads(pickle.dumps(error))
     assert (KeychainAccessDeniedError, -128, error.hint) == (type(copy), copy.os_status, copy.hint)
-
-
-# --- build configuration ---------------------------------------------------------
-
-
-def test_frameworks_are_linked_only_on_darwin() -> None:
-    """The build script links Security and CoreFoundation on darwin, and nothing extra on Linux."""
-    ffi_build = keychain_double_build.load_ffi_build()
-    assert (["-framework", "Security", "-framework", "CoreFoundation"], []) == (
-        ffi_build.link_args("darwin"),
-        ffi_build.link_args("linux"),
-    )
