@@ -758,3 +758,21 @@ def test_frameworks_are_linked_only_on_darwin() -> None:
         ffi_build.link_args("darwin"),
         ffi_build.link_args("linux"),
     )
+
+
+# --- the macOS end-to-end script's reader, where it can run here -----------------------
+
+
+@pytest.mark.parametrize(("expected", "with_file", "rc"), [("token", True, 0), ("NotFound", False, 0), ("token", False, 1)])
+def test_e2e_reader_reports_the_outcome_without_the_token(tmp_path: Path, expected: str, with_file: bool, rc: int) -> None:
+    """tests/macos/e2e_read.py (run by keychain_e2e.sh on a Mac) reads like the command, exits 0 only on the
+    expected outcome, and prints no token; here it reads the file (keychain="file")."""
+    token = "sk-ant-oat01-TEST-e2e-reader"
+    if with_file:
+        (tmp_path / ".claude").mkdir()
+        (tmp_path / ".claude" / ".credentials.json").write_text(PAYLOAD.replace(TOKEN, token))
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "E2E_EXPECT_TOKEN": token,
+           "CLAUDE_USAGE_KEYCHAIN": "file"}
+    run = subprocess.run([sys.executable, str(HERE / "macos" / "e2e_read.py"), expected], env=env,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert (rc, False) == (run.returncode, token in run.stdout + run.stderr)
