@@ -26,7 +26,7 @@ typedef enum {
     CU_ERR_KEYCHAIN = 16,        /* Security.framework failure; cu_error.os_status */
     CU_ERR_SPAWN = 17,           /* the security tool could not be started; errno given */
     CU_ERR_TIMEOUT = 18,         /* the security tool ran past its timeout: killed, reaped */
-    CU_ERR_TOOL_FAILED = 19,     /* the security tool exited non-zero (not 44); cu_error.exit_code */
+    CU_ERR_TOOL_FAILED = 19,     /* the security tool exited non-zero with no known OSStatus; cu_error.exit_code */
     CU_ERR_EXPIRED = 20,         /* a stored login's expiresAt is not after now_ms */
     CU_ERR_MISSING_SCOPE = 21    /* a stored login lists scopes, and not the required one */
 } cu_status;
@@ -40,7 +40,7 @@ typedef struct {
     int status;          /* a cu_status */
     int sys_errno;       /* errno of a failed system call, else 0 */
     int os_status;       /* OSStatus of a failed Keychain call, else 0 */
-    int exit_code;       /* CU_ERR_TOOL_FAILED: the tool's exit code */
+    int exit_code;       /* the security tool's non-zero exit code, whatever status it mapped to */
     size_t offset;       /* CU_ERR_SYNTAX: byte offset of the first bad byte */
     char field[32];      /* CU_ERR_WRONG_TYPE: the field's name (never a value) */
     int interactive;     /* CU_ERR_KEYCHAIN: 1 if the failing call could show UI (a framework read) */
@@ -59,11 +59,13 @@ cu_credential *cu_read_credential_file(const char *path, int64_t now_ms, const c
                                        cu_error *err);
 cu_credential *cu_parse_credential_json(const char *data, size_t len, cu_error *err);
 cu_credential *cu_credential_from_token(const char *token, size_t len, cu_error *err);
-/* Probes each service name in order for a generic password of that account. Not found
-   under any: CU_ERR_NOT_FOUND, and nothing is spawned. Off macOS: CU_ERR_UNSUPPORTED.
-   timeout_ms bounds the security tool's run (CU_KEYCHAIN_AUTO); <= 0 means 5000. */
-cu_credential *cu_read_credential_keychain(int mode, const char *const *services, size_t service_count,
-                                           const char *account, int timeout_ms,
+/* Reads the generic password of (service, account): exactly that item, no other name is
+   tried. The item is located without UI (a locked keychain fails with errSecInteractionNotAllowed
+   instead of prompting); not found: CU_ERR_NOT_FOUND, and nothing is spawned. The security
+   tool's documented exit codes come back as their OSStatus in cu_error.os_status. A value that
+   reads back empty is read again (cu_read_retrying). Off macOS: CU_ERR_UNSUPPORTED.
+   timeout_ms bounds each run of the security tool (CU_KEYCHAIN_AUTO); <= 0 means 5000. */
+cu_credential *cu_read_credential_keychain(int mode, const char *service, const char *account, int timeout_ms,
                                            int64_t now_ms, const char *required_scope, cu_error *err);
 
 /* Pointers stay valid until cu_credential_free; strings are not NUL-terminated

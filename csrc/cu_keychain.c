@@ -4,12 +4,17 @@
  * Claude Code writes its login item with /usr/bin/security, so that binary is in
  * the item's ACL and reads the secret without a panel; an in-process read from
  * any other binary (python) makes macOS ask, every time Claude Code rewrites the
- * item. Hence two steps:
- *   locate: an attribute-only SecItemCopyMatching per service name, in order; it
- *           does not touch the secret, so the ACL (and its panel) is not involved;
+ * item. Hence two steps, for exactly one (service, account): Claude Code builds one
+ * service name and never reads another profile's item, and neither do we.
+ *   locate: an attribute-only SecItemCopyMatching that may not show UI; it does not
+ *           touch the secret, so the ACL (and its panel) is not involved, and a locked
+ *           keychain fails here (errSecInteractionNotAllowed) instead of making the
+ *           tool below raise an unlock dialog;
  *   read:   CU_KEYCHAIN_AUTO spawns `security find-generic-password ... -w`;
  *           CU_KEYCHAIN_FRAMEWORK asks Security.framework for the data, accepting
  *           the panel (it names the calling application).
+ * A value that reads back empty (the item caught mid-rewrite) is read again through
+ * cu_read_retrying.
  *
  * Tests build the macOS branch on Linux against a Security.framework double
  * (tests/keychain_double, -DCU_KEYCHAIN_DOUBLE) with CU_SECURITY_TOOL pointing
@@ -29,11 +34,10 @@
 
 #if !defined(CU_KEYCHAIN_NATIVE)
 
-cu_credential *cu_read_credential_keychain(int mode, const char *const *services, size_t service_count,
-                                           const char *account, int timeout_ms,
+cu_credential *cu_read_credential_keychain(int mode, const char *service, const char *account, int timeout_ms,
                                            int64_t now_ms, const char *required_scope, cu_error *err)
 {
-    (void)mode; (void)services; (void)service_count; (void)account; (void)timeout_ms;
+    (void)mode; (void)service; (void)account; (void)timeout_ms;
     (void)now_ms; (void)required_scope;
     cu_fail(err, CU_ERR_UNSUPPORTED);
     return NULL;
@@ -70,8 +74,6 @@ extern char **environ;
 #define CU_SECURITY_TOOL "/usr/bin/security"
 #endif
 #define CU_KEYCHAIN_DEFAULT_TIMEOUT_MS 5000
-/* security exits with the low byte of the OSStatus: 44 is errSecItemNotFound (-25300). */
-#define CU_TOOL_EXIT_NOT_FOUND 44
 #define CU_TOOL_FIRST_CHUNK ((size_t)4096)
 
 /* --- error recording --------------------------------------------------------- */
@@ -109,13 +111,27 @@ static CFStringRef cf_string(const char *text)
     return CFStringCreateWithCString(kCFAllocatorDefault, text, kCFStringEncodingUTF8);
 }
 
+/*
+ * The locate query may not show UI: on a locked keychain it fails with
+ * errSecInteractionNotAllowed rather than succeed and leave the tool to raise an unlock
+ * dialog. kSecUseAuthenticationUI is deprecated (macOS 11) in favour of an LAContext with
+ * interactionNotAllowed, an Objective-C object this C module cannot make; the constant
+ * still works and is what the legacy (file-based) login keychain honours.
+ */
+#pragma GCC diagnostic push /* clang reads GCC's spelling too */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static CFTypeRef no_ui_key(void) { return kSecUseAuthenticationUI; }
+static CFTypeRef no_ui_value(void) { return kSecUseAuthenticationUIFail; }
+#pragma GCC diagnostic pop
+
 static CFDictionaryRef item_query(CFStringRef service, CFStringRef account, int want_data)
 {
-    const void *keys[] = { kSecClass, kSecAttrService, kSecAttrAccount, kSecMatchLimit, kSecReturnData };
-    const void *values[] = { kSecClassGenericPassword, service, account, kSecMatchLimitOne, kCFBooleanTrue };
-    /* Without kSecReturnData (the last pair) the query reads attributes only. */
-    CFIndex count = want_data ? 5 : 4;
-    return CFDictionaryCreate(kCFAllocatorDefault, keys, values, count,
+    const void *keys[] = { kSecClass, kSecAttrService, kSecAttrAccount, kSecMatchLimit, NULL };
+    const void *values[] = { kSecClassGenericPassword, service, account, kSecMatchLimitOne, NULL };
+    /* The last pair: the data (framework read, where UI is accepted), or no UI (locate). */
+    keys[4] = want_data ? (const void *)kSecReturnData : no_ui_key();
+    values[4] = want_data ? (const void *)kCFBooleanTrue : no_ui_value();
+    return CFDictionaryCreate(kCFAllocatorDefault, keys, values, 5,
                               &kCFTypeDictionaryKeyCallBacks, &kCFTypeDictionaryValueCallBacks);
 }
 
@@ -164,20 +180,6 @@ cleanup:
         CFRelease(query);
     if (service != NULL)
         CFRelease(service);
-    return status;
-}
-
-/* The first service with an item for the account, in the caller's order. */
-static int locate(const char *const *services, size_t count, CFStringRef account,
-                  size_t *found, cu_error *err)
-{
-    size_t i;
-    int status = cu_fail(err, CU_ERR_NOT_FOUND);
-    for (i = 0; i < count && status == CU_ERR_NOT_FOUND; i++) {
-        status = query_item(services[i], account, 0, NULL, err);
-        if (status == CU_OK)
-            *found = i;
-    }
     return status;
 }
 
@@ -416,6 +418,40 @@ static int read_until_eof(int fd, long long deadline, cu_secret_buffer *out, cu_
     }
 }
 
+/*
+ * security exits with the low byte of the OSStatus it failed with (Apple's security
+ * tool: `return (int)status` from main, truncated by exit). The ones a read can meet:
+ */
+static const struct {
+    int exit_code;
+    OSStatus os_status;
+} tool_exits[] = {
+    { 44, errSecItemNotFound },          /* -25300 */
+    { 36, errSecInteractionNotAllowed }, /* -25308: locked keychain, no UI (e.g. over SSH) */
+    { 29, errSecInteractionRequired },   /* -25315 */
+    { 24, errSecInDarkWake },            /* -25320 */
+    { 51, errSecAuthFailed },            /* -25293: wrong password, or the ACL said no */
+    { 128, errSecUserCanceled },         /* -128: the user cancelled the dialog */
+};
+
+/* A non-zero exit: its OSStatus when known (CU_ERR_NOT_FOUND / CU_ERR_KEYCHAIN), else TOOL_FAILED. */
+static int tool_exit_fail(cu_error *err, int exit_code)
+{
+    size_t i;
+    int status = CU_ERR_TOOL_FAILED;
+    for (i = 0; i < sizeof tool_exits / sizeof tool_exits[0]; i++)
+        if (tool_exits[i].exit_code == exit_code) {
+            /* The tool may show UI in a desktop session: an auth failure there is a refusal. */
+            status = os_status_fail(err, tool_exits[i].os_status, 1);
+            break;
+        }
+    if (status == CU_ERR_TOOL_FAILED)
+        cu_fail(err, status);
+    if (err != NULL)
+        err->exit_code = exit_code;
+    return status;
+}
+
 /* Runs the tool for one item; on CU_OK, out holds its whole standard output. */
 static int run_tool(const char *service, const char *account, int timeout_ms,
                     cu_secret_buffer *out, cu_error *err)
@@ -441,11 +477,11 @@ static int run_tool(const char *service, const char *account, int timeout_ms,
     }
     if (reaped < 0 || (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0))
         return cu_fail(err, CU_OK); /* unknown status: let the output speak for itself */
-    if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == CU_TOOL_EXIT_NOT_FOUND)
-        return keychain_fail(err, CU_ERR_NOT_FOUND, errSecItemNotFound, 0);
+    if (WIFEXITED(wait_status))
+        return tool_exit_fail(err, WEXITSTATUS(wait_status));
     cu_fail(err, CU_ERR_TOOL_FAILED);
-    if (err != NULL) /* a signal is reported the way shells do: 128 + its number */
-        err->exit_code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
+    if (err != NULL) /* a signal is reported the way shells do: 128 + its number (never mapped) */
+        err->exit_code = 128 + WTERMSIG(wait_status);
     return CU_ERR_TOOL_FAILED;
 }
 
@@ -470,7 +506,42 @@ static int starts_like_json(const char *text, size_t len)
     return i < len && text[i] == '{';
 }
 
-/* security -w prints the value and a newline, in hex when the value has non-printable bytes. */
+static int hex_byte(const char *pair)
+{
+    return cu_hex_value((unsigned char)pair[0]) * 16 + cu_hex_value((unsigned char)pair[1]);
+}
+
+/*
+ * Decodes n hex pairs at hex into out (room for n bytes); returns the byte count, or -1.
+ * signed_chars: the form older macOS printed (printf of a signed char), where a byte
+ * >= 0x80 is sign-extended to "ffffffXX" and every other byte is a plain pair.
+ */
+static long decode_hex(const char *hex, size_t n, int signed_chars, unsigned char *out)
+{
+    size_t i = 0, o = 0;
+    while (i < n) {
+        int byte = hex_byte(hex + 2 * i);
+        if (signed_chars && byte == 0xff) {
+            /* ff ff ff XX with XX >= 0x80 is one byte; anything else is not this form. */
+            if (n - i < 4 || hex_byte(hex + 2 * i + 2) != 0xff || hex_byte(hex + 2 * i + 4) != 0xff
+                || hex_byte(hex + 2 * i + 6) < 0x80)
+                return -1;
+            byte = hex_byte(hex + 2 * i + 6);
+            i += 3;
+        } else if (signed_chars && byte >= 0x80) {
+            return -1;
+        }
+        out[o++] = (unsigned char)byte;
+        i++;
+    }
+    return (long)o;
+}
+
+/*
+ * security -w prints the value and a newline, in hex when the value has non-printable
+ * bytes. UTF-8 (and so a JSON login) never holds the byte 0xff: a plain decoding that
+ * yields one means the signed form, decoded again as such.
+ */
 static int parse_tool_output(const char *text, size_t len, cu_credential **out, cu_error *err)
 {
     long start;
@@ -478,16 +549,19 @@ static int parse_tool_output(const char *text, size_t len, cu_credential **out, 
         len--;
     start = starts_like_json(text, len) ? -1 : hex_start(text, len);
     if (start >= 0) {
-        size_t decoded_len = (len - (size_t)start) / 2, i;
-        char *decoded = malloc(decoded_len + 1);
+        size_t pairs = (len - (size_t)start) / 2;
+        unsigned char *decoded = malloc(pairs + 1);
+        long decoded_len;
         int status;
         if (decoded == NULL)
             return cu_fail(err, CU_ERR_NO_MEMORY);
-        for (i = 0; i < decoded_len; i++)
-            decoded[i] = (char)(cu_hex_value((unsigned char)text[start + 2 * i]) * 16 +
-                                cu_hex_value((unsigned char)text[start + 2 * i + 1]));
-        status = cu_parse_login(decoded, decoded_len, out, err);
-        cu_free_secret(decoded, decoded_len + 1);
+        decoded_len = decode_hex(text + start, pairs, 0, decoded);
+        if (memchr(decoded, 0xff, (size_t)decoded_len) != NULL)
+            decoded_len = decode_hex(text + start, pairs, 1, decoded);
+        if (decoded_len < 0) /* not the signed form either: what it is, the parser says */
+            decoded_len = decode_hex(text + start, pairs, 0, decoded);
+        status = cu_parse_login((const char *)decoded, (size_t)decoded_len, out, err);
+        cu_free_secret(decoded, pairs + 1);
         return status;
     }
     return cu_parse_login(text, len, out, err);
@@ -506,43 +580,53 @@ static int read_with_tool(const char *service, const char *account, int timeout_
 
 /* --- the API ----------------------------------------------------------------- */
 
-static int read_login(int mode, const char *const *services, size_t service_count,
-                      const char *account, int timeout_ms, cu_credential **out, cu_error *err)
+/* What one attempt at reading the located item needs. */
+typedef struct {
+    int mode;
+    const char *service;
+    const char *account;
+    CFStringRef account_ref;
+    int timeout_ms;
+} read_attempt;
+
+/* A cu_login_reader: reads the item once, through the tool or the framework. */
+static int read_once(void *context, cu_credential **out, cu_error *err)
 {
-    CFStringRef account_ref = NULL;
-    size_t found = 0, i;
+    const read_attempt *a = context;
+    *out = NULL;
+    if (a->mode == CU_KEYCHAIN_AUTO)
+        return read_with_tool(a->service, a->account, a->timeout_ms, out, err);
+    return read_with_framework(a->service, a->account_ref, out, err);
+}
+
+static int read_login(int mode, const char *service, const char *account, int timeout_ms,
+                      cu_credential **out, cu_error *err)
+{
+    read_attempt attempt;
     int status;
 
     *out = NULL;
-    if ((mode != CU_KEYCHAIN_AUTO && mode != CU_KEYCHAIN_FRAMEWORK) || account == NULL
-        || (services == NULL && service_count != 0))
+    if ((mode != CU_KEYCHAIN_AUTO && mode != CU_KEYCHAIN_FRAMEWORK) || account == NULL || service == NULL)
         return keychain_fail(err, CU_ERR_KEYCHAIN, errSecParam, 0);
-    for (i = 0; i < service_count; i++)
-        if (services[i] == NULL)
-            return keychain_fail(err, CU_ERR_KEYCHAIN, errSecParam, 0);
-    if (timeout_ms <= 0)
-        timeout_ms = CU_KEYCHAIN_DEFAULT_TIMEOUT_MS;
-
-    account_ref = cf_string(account);
-    if (account_ref == NULL)
+    attempt.mode = mode;
+    attempt.service = service;
+    attempt.account = account;
+    attempt.timeout_ms = timeout_ms <= 0 ? CU_KEYCHAIN_DEFAULT_TIMEOUT_MS : timeout_ms;
+    attempt.account_ref = cf_string(account);
+    if (attempt.account_ref == NULL)
         return keychain_fail(err, CU_ERR_KEYCHAIN, errSecParam, 0);
-    status = locate(services, service_count, account_ref, &found, err);
-    if (status == CU_OK) {
-        if (mode == CU_KEYCHAIN_AUTO)
-            status = read_with_tool(services[found], account, timeout_ms, out, err);
-        else
-            status = read_with_framework(services[found], account_ref, out, err);
-    }
-    CFRelease(account_ref);
+    status = query_item(service, attempt.account_ref, 0, NULL, err);
+    if (status == CU_OK) /* located once; an empty value (mid-rewrite) is read again */
+        status = cu_read_retrying(read_once, &attempt, out, err);
+    CFRelease(attempt.account_ref);
     return status;
 }
 
-cu_credential *cu_read_credential_keychain(int mode, const char *const *services, size_t service_count,
-                                           const char *account, int timeout_ms,
+cu_credential *cu_read_credential_keychain(int mode, const char *service, const char *account, int timeout_ms,
                                            int64_t now_ms, const char *required_scope, cu_error *err)
 {
     cu_credential *cred;
-    int status = read_login(mode, services, service_count, account, timeout_ms, &cred, err);
+    int status = read_login(mode, service, account, timeout_ms, &cred, err);
     return cu_checked_login(status, cred, now_ms, required_scope, err);
 }
 

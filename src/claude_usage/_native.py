@@ -6,7 +6,6 @@ Everything above this module sees typed Python; the ``Any`` of cffi stays here.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -36,6 +35,7 @@ __all__ = [
     "parse_json",
     "read_file",
     "read_keychain",
+    "read_keychain_item",
     "wipe_bytes",
 ]
 
@@ -166,27 +166,55 @@ def from_token(token: str) -> NativeCredential:
 
 def read_keychain(
     mode: int,
-    services: Sequence[str],
+    service: str,
     account: str,
     timeout_ms: int,
     now_ms: int = 0,
     required_scope: bytes | None = None,
 ) -> NativeCredential:
-    """Read the login from the first of ``services`` that holds an item for ``account`` (macOS);
-    refused like :func:`read_file`."""
-    names = [ffi.new("char[]", name.encode("utf-8", "surrogateescape")) for name in services]
+    """Read the login from the generic password (``service``, ``account``) (macOS), and only
+    that item; refused like :func:`read_file`."""
+    credential = _read_keychain(mode, service, account, timeout_ms, now_ms, required_scope, absent_ok=False)
+    assert credential is not None
+    return credential
+
+
+def read_keychain_item(
+    mode: int,
+    service: str,
+    account: str,
+    timeout_ms: int,
+    now_ms: int = 0,
+    required_scope: bytes | None = None,
+) -> NativeCredential | None:
+    """:func:`read_keychain`, but ``None`` when the Keychain holds no such item (the caller
+    has somewhere else to look); every other failure raises as there."""
+    return _read_keychain(mode, service, account, timeout_ms, now_ms, required_scope, absent_ok=True)
+
+
+def _read_keychain(
+    mode: int,
+    service: str,
+    account: str,
+    timeout_ms: int,
+    now_ms: int,
+    required_scope: bytes | None,
+    *,
+    absent_ok: bool,
+) -> NativeCredential | None:
     err = ffi.new(_ERROR_TYPE)
     cdata = lib.cu_read_credential_keychain(
         mode,
-        ffi.new("const char *[]", names),
-        len(names),
+        service.encode("utf-8", "surrogateescape"),
         account.encode("utf-8", "surrogateescape"),
         timeout_ms,
         now_ms,
         required_scope or ffi.NULL,
         err,
     )
-    return _held_or_raise(cdata, err, _KEYCHAIN)
+    if not cdata and absent_ok and err.status == lib.CU_ERR_NOT_FOUND:
+        return None
+    return _held_or_raise(cdata, err, f"{_KEYCHAIN} ({service}, account {account})")
 
 
 _KEYCHAIN = "the login Keychain"
@@ -281,27 +309,59 @@ def _error(status: int, err: Any, where: str) -> ClaudeUsageError:
 _TOOL = "/usr/bin/security"
 _ITEM_NOT_FOUND = -25300
 _AUTH_FAILED = -25293
-_USER_CANCELED = -128
-_INTERACTION_REQUIRED = frozenset({-25308, -25315, -25320})  # not allowed / required / dark wake
-_NO_KEYCHAIN = frozenset({-25291, -25294, -25307})  # not available / no such keychain / no default
+
+_UNLOCK_HINT = (
+    "unlock the login keychain (`security unlock-keychain ~/Library/Keychains/login.keychain-db`, "
+    "or log in at the Mac's screen) and run again"
+)
+# OSStatus -> (exception, what happened, what to do). The security tool's exit codes were
+# turned into these OSStatus values in C, next to the spawn; a status not listed is a KeychainError.
+_KEYCHAIN_ERRORS: dict[int, tuple[type[KeychainError], str, str]] = {
+    -25308: (
+        KeychainInteractionRequiredError,
+        "is locked or may not ask for a password here (interaction not allowed)",
+        _UNLOCK_HINT + "; over SSH, unlock it first in the same session",
+    ),
+    -25315: (
+        KeychainInteractionRequiredError,
+        "needs the user to confirm (interaction required)",
+        "run from a logged-in desktop session (Terminal on the Mac), or " + _UNLOCK_HINT,
+    ),
+    -25320: (
+        KeychainInteractionRequiredError,
+        "cannot be read while the Mac is in dark wake (asleep with the screen off)",
+        "wake the Mac and run again",
+    ),
+    -128: (
+        KeychainAccessDeniedError,
+        "was not read: the macOS dialog was cancelled",
+        "run again and unlock or allow when macOS asks, or unlock the keychain first",
+    ),
+    -25293: (
+        KeychainAccessDeniedError,
+        "refused access (wrong keychain password, or the item's access list said no)",
+        "unlock the login keychain with its password, and check the item's Access Control "
+        "in Keychain Access; `claude` rewrites the item when you log in again",
+    ),
+    -25291: (KeychainUnavailableError, "is not available", KeychainUnavailableError.default_hint),
+    -25294: (KeychainUnavailableError, "does not exist", KeychainUnavailableError.default_hint),
+    -25307: (KeychainUnavailableError, "has no default keychain", KeychainUnavailableError.default_hint),
+}
 
 
 def _keychain_error(os_status: int, interactive: bool, where: str) -> CredentialError:
-    """Map a Keychain OSStatus; ``interactive``: the failing call was allowed to show a panel.
+    """Map a Keychain OSStatus; ``interactive``: the failing call was allowed to show UI.
 
-    errSecAuthFailed means the user said no only where a panel could appear; from the
-    non-interactive locate step it means a panel would have been needed.
+    errSecAuthFailed means a refusal only where UI could appear (a framework read, or the
+    security tool); from the no-UI locate step it means a panel would have been needed.
     """
     if os_status == _ITEM_NOT_FOUND:
         return CredentialsNotFoundError(f"no Claude Code credentials in {where}")
-    if os_status in _INTERACTION_REQUIRED or (os_status == _AUTH_FAILED and not interactive):
-        return KeychainInteractionRequiredError(
-            f"{where} needs user interaction to be read (OSStatus {os_status})", os_status=os_status
-        )
-    if os_status in (_USER_CANCELED, _AUTH_FAILED):
-        return KeychainAccessDeniedError(
-            f"access to {where} was denied (OSStatus {os_status})", os_status=os_status
-        )
-    if os_status in _NO_KEYCHAIN:
-        return KeychainUnavailableError(f"{where} is not available (OSStatus {os_status})", os_status=os_status)
-    return KeychainError(f"{where} failed (OSStatus {os_status})", os_status=os_status)
+    if os_status == _AUTH_FAILED and not interactive:
+        os_status_text = f"{where} needs user interaction to be read (OSStatus {os_status})"
+        return KeychainInteractionRequiredError(os_status_text, os_status=os_status)
+    known = _KEYCHAIN_ERRORS.get(os_status)
+    if known is None:
+        return KeychainError(f"{where} failed (OSStatus {os_status})", os_status=os_status)
+    kind, what, hint = known
+    return kind(f"{where} {what} (OSStatus {os_status})", os_status=os_status, hint=hint)

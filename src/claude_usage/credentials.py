@@ -13,6 +13,7 @@ import time
 from claude_usage.errors import (
     ClaudeUsageError,
     ConfigurationError,
+    CredentialsNotFoundError,
     NoHomeDirError,
 )
 
@@ -120,7 +121,11 @@ def locate_credentials(
     keychain: str | None = None,
     platform: str | None = None,
 ) -> CredentialSource:
-    """Decide where the login is: the environment override, the Keychain, or the file."""
+    """Decide where the login is: the environment override, the Keychain, or the file.
+
+    On macOS the automatic mode reads the credential file when the Keychain holds no item
+    (as Claude Code does); its location names both, the Keychain item first.
+    """
     env = os.environ if environ is None else environ
     if env.get(TOKEN_VARIABLE):
         return CredentialSource("environment", TOKEN_VARIABLE)
@@ -128,8 +133,20 @@ def locate_credentials(
     if (sys.platform if platform is None else platform) == "darwin" and mode != "file":
         from claude_usage.keychain import keychain_location
 
-        return CredentialSource("keychain", keychain_location(env), mode)
+        location = keychain_location(env)
+        fallback = _fallback_file(env) if mode == "auto" else None
+        if fallback is not None:
+            location = f"{location}, else {fallback}"
+        return CredentialSource("keychain", location, mode)
     return CredentialSource("file", credential_file_path(env))
+
+
+def _fallback_file(env: Mapping[str, str]) -> str | None:
+    """The credential file the automatic mode falls back to, or None without HOME."""
+    try:
+        return credential_file_path(env)
+    except NoHomeDirError:
+        return None
 
 
 def open_credentials(
@@ -173,6 +190,19 @@ def _read_elsewhere(source: CredentialSource, env: Mapping[str, str], now_ms: in
         from claude_usage._native import from_token
 
         return from_token(env.get(TOKEN_VARIABLE, ""))
-    from claude_usage.keychain import read_keychain
+    from claude_usage.keychain import keychain_location, read_keychain, read_keychain_item
 
-    return read_keychain(source.keychain_mode, env, now_ms=now_ms, required_scope=_REQUIRED_SCOPE_BYTES)
+    if source.keychain_mode != "auto":
+        return read_keychain(source.keychain_mode, env, now_ms=now_ms, required_scope=_REQUIRED_SCOPE_BYTES)
+    credential = read_keychain_item("auto", env, now_ms=now_ms, required_scope=_REQUIRED_SCOPE_BYTES)
+    if credential is not None:
+        return credential
+    # No item (never made, or deleted to stop prompts): Claude Code reads the file then, and so do we.
+    where = f"the login Keychain ({keychain_location(env)})"
+    path = _fallback_file(env)
+    if path is None:
+        raise CredentialsNotFoundError(f"no Claude Code credentials in {where}, and HOME is not set")
+    try:
+        return (_read_file or _load_file_reader())(path, now_ms, _REQUIRED_SCOPE_BYTES)
+    except CredentialsNotFoundError as error:
+        raise CredentialsNotFoundError(f"no Claude Code credentials in {where}, and {error.message}") from None

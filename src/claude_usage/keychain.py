@@ -1,9 +1,12 @@
 """Where Claude Code keeps its login in the macOS Keychain, and which way to read it.
 
-The names follow Claude Code: a config directory gets its own item, named after a
-hash of the directory exactly as written; the legacy name is probed after it.
+The names follow Claude Code exactly: one service name for the environment (a config
+directory gets its own item, named after a hash of the directory as written, and the
+default profile's item is never read in its place: that would show another account's
+usage), and the account name Claude Code would use.
 Naming is pure Python and does not load the native module; only reading does.
-The mode itself is chosen in claude_usage.credentials (``keychain_mode``).
+The mode, and the file fallback of the automatic mode, are decided in
+claude_usage.credentials.
 """
 
 from __future__ import annotations
@@ -27,21 +30,24 @@ __all__ = [
     "account_name",
     "keychain_location",
     "read_keychain",
-    "service_names",
+    "read_keychain_item",
+    "service_name",
 ]
 
 LEGACY_SERVICE: Final = "Claude Code-credentials"
 DEFAULT_ACCOUNT: Final = "claude-code-user"
 DEFAULT_TIMEOUT_MS: Final = 5000
+# Claude Code's rule for the account: ^[A-Za-z0-9._-]+$ (a set test: importing re costs more).
+_ACCOUNT_CHARACTERS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
-def service_names(environ: Mapping[str, str]) -> tuple[str, ...]:
-    """The Keychain service names to probe, in order: the config directory's own, then the legacy one."""
+def service_name(environ: Mapping[str, str]) -> str:
+    """The one Keychain service Claude Code uses in this environment; no other is ever read."""
     config_dir = environ.get("CLAUDE_SECURESTORAGE_CONFIG_DIR")
     if config_dir is None:  # defined-but-empty wins too, and means the legacy name
         config_dir = environ.get("CLAUDE_CONFIG_DIR")
     if not config_dir:
-        return (LEGACY_SERVICE,)
+        return LEGACY_SERVICE
     # Imported here: hashlib loads libcrypto (~9 ms, ~4 MB), and only a config directory needs it.
     import hashlib
     import unicodedata
@@ -50,25 +56,29 @@ def service_names(environ: Mapping[str, str]) -> tuple[str, ...]:
     as_node_sees_it = config_dir.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     normalised = unicodedata.normalize("NFC", as_node_sees_it)
     digest = hashlib.sha256(normalised.encode("utf-8")).hexdigest()
-    return (f"{LEGACY_SERVICE}-{digest[:8]}", LEGACY_SERVICE)
+    return f"{LEGACY_SERVICE}-{digest[:8]}"
 
 
 def account_name(environ: Mapping[str, str]) -> str:
-    """The item's account: ``$USER``, else the OS user name, else ``claude-code-user``."""
+    """The item's account as Claude Code names it: ``$USER``, else the OS user name, used only
+    if it matches ``^[A-Za-z0-9._-]+$``; otherwise (``first.last@corp.com``, spaces, accents,
+    no name at all) ``claude-code-user``."""
     user = environ.get("USER")
-    if user:
-        return user
-    try:
-        import pwd
+    if not user:
+        try:
+            import pwd
 
-        return pwd.getpwuid(os.getuid()).pw_name or DEFAULT_ACCOUNT
-    except (ImportError, KeyError):
-        return DEFAULT_ACCOUNT
+            user = pwd.getpwuid(os.getuid()).pw_name
+        except (ImportError, KeyError):
+            return DEFAULT_ACCOUNT
+    if user and _ACCOUNT_CHARACTERS.issuperset(user):
+        return user
+    return DEFAULT_ACCOUNT
 
 
 def keychain_location(environ: Mapping[str, str]) -> str:
-    """Names the item(s) to read, for display and as a cache key; reads nothing."""
-    return f"{', '.join(service_names(environ))} (account {account_name(environ)})"
+    """Names the one item to read, for display and as a cache key; reads nothing."""
+    return f"{service_name(environ)} (account {account_name(environ)})"
 
 
 def read_keychain(
@@ -81,20 +91,40 @@ def read_keychain(
 ) -> NativeCredential:
     """Read Claude Code's login from the Keychain in ``mode`` ``"auto"`` or ``"framework"``.
 
-    ``"auto"`` never prompts: it locates the item by its attributes, then has
-    ``/usr/bin/security`` (trusted by the item) print the secret, killed after
-    ``timeout_ms``. ``"framework"`` reads in-process, and macOS may ask the user.
-    A login expired at ``now_ms``, or listing scopes without ``required_scope``, is refused.
+    Both locate the item by its attributes without UI, so a locked keychain is an error,
+    never an unlock dialog. ``"auto"`` then has ``/usr/bin/security`` (trusted by the item)
+    print the secret, killed after ``timeout_ms``; ``"framework"`` reads in-process, and
+    macOS may ask the user. A login expired at ``now_ms``, or listing scopes without
+    ``required_scope``, is refused; no such item is ``CredentialsNotFoundError``.
     """
+    from claude_usage import _native
+
+    return _native.read_keychain(_native_mode(mode), service_name(environ), account_name(environ), timeout_ms,
+                                 now_ms, required_scope)
+
+
+def read_keychain_item(
+    mode: str,
+    environ: Mapping[str, str],
+    *,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    now_ms: int = 0,
+    required_scope: bytes | None = None,
+) -> NativeCredential | None:
+    """:func:`read_keychain`, but ``None`` when the Keychain holds no such item."""
+    from claude_usage import _native
+
+    return _native.read_keychain_item(_native_mode(mode), service_name(environ), account_name(environ),
+                                      timeout_ms, now_ms, required_scope)
+
+
+def _native_mode(mode: str) -> int:
     from claude_usage import _native
 
     native_modes = {"auto": _native.KEYCHAIN_AUTO, "framework": _native.KEYCHAIN_FRAMEWORK}
     try:
-        native_mode = native_modes[mode]
+        return native_modes[mode]
     except KeyError:
         raise ConfigurationError(
             f"keychain mode {mode!r} does not read the Keychain; use 'auto' or 'framework'"
         ) from None
-    return _native.read_keychain(
-        native_mode, service_names(environ), account_name(environ), timeout_ms, now_ms, required_scope
-    )

@@ -13,6 +13,13 @@ int kcd_add_item(const char *service, const char *account, const unsigned char *
 void kcd_set_locate_status(int status);
 /* A non-zero status makes every kSecReturnData (read) query return it. */
 void kcd_set_read_status(int status);
+/* Locks (1) or unlocks (0) the keychain. Locked, as on a Mac: a query that may not show UI
+   (kSecUseAuthenticationUIFail) gets errSecInteractionNotAllowed, one that skips UI finds
+   nothing; an attribute-only query that allows UI still succeeds; a data read that allows UI
+   would raise the unlock dialog, which the double answers with errSecUserCanceled. */
+void kcd_set_locked(int locked);
+/* The next n data reads return an empty value (an item caught mid-rewrite). */
+void kcd_set_empty_reads(int n);
 /* The n-th CF object created from now (1-based) fails as if out of memory; 0 disables. */
 void kcd_fail_create_at(long n);
 
@@ -27,5 +34,7 @@ int kcd_query_count(void);
 const char *kcd_query_service(int index);
 const char *kcd_query_account(int index);
 int kcd_query_wanted_data(int index);
-/* 1 when query `index` broke the contract the double checks (answered errSecParam). */
+/* 1 when query `index` asked for no UI (kSecUseAuthenticationUI = kSecUseAuthenticationUIFail). */
+int kcd_query_no_ui(int index);
+/* 1 when query `index` broke Apple's documented rules (answered errSecParam). */
 int kcd_query_malformed(int index);

@@ -7,6 +7,14 @@
  * the same pointer is detected and counted instead of corrupting the heap.
  * CFRelease(NULL) and releasing a constant are counted as bad releases too:
  * real CoreFoundation crashes on the first and corrupts state on the second.
+ *
+ * SecItemCopyMatching follows Apple's documented rules (SecItem.h and the
+ * SecItemCopyMatching reference), not the shape of today's query: items are keyed by
+ * service and account, an attribute left out of the query matches any value (so only a
+ * query that names the account is sure to get that account's item), a missing match
+ * limit means one, kSecReturnData with kSecMatchLimitAll is refused on macOS, and an
+ * unknown key or a value of the wrong type or set is errSecParam. The keychain can be
+ * locked (kcd_set_locked) and then answers as a Mac does.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +56,12 @@ KCD_CONSTANT_STRING(kSecAttrService, "svce")
 KCD_CONSTANT_STRING(kSecAttrAccount, "acct")
 KCD_CONSTANT_STRING(kSecMatchLimit, "m_Limit")
 KCD_CONSTANT_STRING(kSecMatchLimitOne, "m_LimitOne")
+KCD_CONSTANT_STRING(kSecMatchLimitAll, "m_LimitAll")
 KCD_CONSTANT_STRING(kSecReturnData, "r_Data")
+KCD_CONSTANT_STRING(kSecUseAuthenticationUI, "u_AuthUI")
+KCD_CONSTANT_STRING(kSecUseAuthenticationUIAllow, "u_AuthUIA")
+KCD_CONSTANT_STRING(kSecUseAuthenticationUIFail, "u_AuthUIF")
+KCD_CONSTANT_STRING(kSecUseAuthenticationUISkip, "u_AuthUIS")
 
 static struct kcd_CFBoolean kcd_true_object = { KCD_CONSTANT(KCD_BOOLEAN) };
 const CFBooleanRef kCFBooleanTrue = &kcd_true_object;
@@ -67,6 +80,7 @@ struct kcd_query {
     char *service;
     char *account;
     int wanted_data;
+    int no_ui;
     int malformed;
 };
 
@@ -77,6 +91,7 @@ static struct {
     struct kcd_item items[KCD_MAX_ITEMS];
     size_t item_count;
     int locate_status, read_status;
+    int locked, empty_reads;
     struct kcd_query queries[KCD_MAX_QUERIES];
     int query_count;
 } kcd;
@@ -253,25 +268,62 @@ static const char *kcd_string_text(CFTypeRef cf)
     return kcd_is_live(cf, KCD_STRING) ? ((CFStringRef)cf)->text : NULL;
 }
 
-/* The contract cu_keychain.c must follow; anything else answers errSecParam. */
-static int kcd_well_formed(CFDictionaryRef query, const CFTypeRef *result, int wants_data)
+static int kcd_is_boolean(CFTypeRef cf)
 {
-    CFIndex expected = wants_data ? 5 : 4;
-    if (kcd_lookup(query, kSecClass) != kSecClassGenericPassword
-        || kcd_lookup(query, kSecMatchLimit) != kSecMatchLimitOne
-        || kcd_string_text(kcd_lookup(query, kSecAttrService)) == NULL
-        || kcd_string_text(kcd_lookup(query, kSecAttrAccount)) == NULL
-        || query->count != expected)
-        return 0;
-    /* Attribute-only probes pass no result: with no kSecReturn* key there is nothing to return. */
-    return wants_data ? result != NULL : result == NULL;
+    struct kcd_header *h = kcd_header_of(cf);
+    return h != NULL && h->kind == KCD_BOOLEAN;
 }
 
+/* The UI policy's value, or NULL when the query has none; reading the deprecated constants
+   is this double's job, so their warning is silenced here. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static int kcd_known_ui_value(CFTypeRef v)
+{
+    return v == kSecUseAuthenticationUIAllow || v == kSecUseAuthenticationUIFail || v == kSecUseAuthenticationUISkip;
+}
+static int kcd_is_ui_fail(CFTypeRef v) { return v == kSecUseAuthenticationUIFail; }
+static int kcd_is_ui_skip(CFTypeRef v) { return v == kSecUseAuthenticationUISkip; }
+#pragma GCC diagnostic pop
+
+/* Apple's documented rules for a SecItemCopyMatching query; anything else answers errSecParam. */
+static int kcd_well_formed(CFDictionaryRef query, const CFTypeRef *result, int wants_data)
+{
+    CFIndex i;
+    for (i = 0; i < query->count; i++) {
+        CFTypeRef key = query->keys[i], value = query->values[i];
+        int ok;
+        if (key == kSecClass)
+            ok = value == kSecClassGenericPassword; /* the only class the double stores */
+        else if (key == kSecAttrService || key == kSecAttrAccount)
+            ok = kcd_string_text(value) != NULL;
+        else if (key == kSecMatchLimit)
+            ok = value == kSecMatchLimitOne || value == kSecMatchLimitAll;
+        else if (key == kSecReturnData)
+            ok = kcd_is_boolean(value);
+        else if (key == kSecUseAuthenticationUI)
+            ok = kcd_known_ui_value(value);
+        else
+            ok = 0; /* a key the double does not know: it cannot say what Apple would do */
+        if (!ok)
+            return 0;
+    }
+    if (kcd_lookup(query, kSecClass) == NULL)
+        return 0; /* kSecClass is required */
+    /* macOS: "You can't combine kSecReturnData and kSecMatchLimitAll when copying password items". */
+    if (wants_data && kcd_lookup(query, kSecMatchLimit) == kSecMatchLimitAll)
+        return 0;
+    /* Data asked for with nowhere to put it is a caller's bug (Apple would drop the result). */
+    return !wants_data || result != NULL;
+}
+
+/* The first item matching the attributes the query names; a NULL attribute matches any. */
 static struct kcd_item *kcd_find(const char *service, const char *account)
 {
     size_t i;
     for (i = 0; i < kcd.item_count; i++)
-        if (strcmp(kcd.items[i].service, service) == 0 && strcmp(kcd.items[i].account, account) == 0)
+        if ((service == NULL || strcmp(kcd.items[i].service, service) == 0)
+            && (account == NULL || strcmp(kcd.items[i].account, account) == 0))
             return &kcd.items[i];
     return NULL;
 }
@@ -281,7 +333,8 @@ OSStatus SecItemCopyMatching(CFDictionaryRef query, CFTypeRef *result)
     struct kcd_query *logged = NULL;
     struct kcd_item *item;
     struct kcd_CFData *data;
-    int wants_data;
+    int wants_data, no_ui;
+    CFTypeRef ui;
     const char *service, *account;
 
     if (result != NULL)
@@ -289,6 +342,8 @@ OSStatus SecItemCopyMatching(CFDictionaryRef query, CFTypeRef *result)
     if (!kcd_is_live(query, KCD_DICTIONARY))
         return errSecParam;
     wants_data = kcd_lookup(query, kSecReturnData) == (CFTypeRef)kCFBooleanTrue;
+    ui = kcd_lookup(query, kSecUseAuthenticationUI);
+    no_ui = kcd_is_ui_fail(ui);
     service = kcd_string_text(kcd_lookup(query, kSecAttrService));
     account = kcd_string_text(kcd_lookup(query, kSecAttrAccount));
     if (kcd.query_count < KCD_MAX_QUERIES) {
@@ -296,6 +351,7 @@ OSStatus SecItemCopyMatching(CFDictionaryRef query, CFTypeRef *result)
         logged->service = kcd_strdup(service != NULL ? service : "");
         logged->account = kcd_strdup(account != NULL ? account : "");
         logged->wanted_data = wants_data;
+        logged->no_ui = no_ui;
     }
     if (!kcd_well_formed(query, result, wants_data)) {
         if (logged != NULL)
@@ -309,6 +365,14 @@ OSStatus SecItemCopyMatching(CFDictionaryRef query, CFTypeRef *result)
     item = kcd_find(service, account);
     if (item == NULL)
         return errSecItemNotFound;
+    if (kcd.locked) {
+        if (no_ui)
+            return errSecInteractionNotAllowed;
+        if (kcd_is_ui_skip(ui))
+            return errSecItemNotFound; /* skipped: it would need UI */
+        if (wants_data)
+            return errSecUserCanceled; /* the unlock dialog, which no test can answer */
+    }
     if (!wants_data)
         return errSecSuccess;
     data = kcd_new(sizeof *data, KCD_DATA);
@@ -317,8 +381,13 @@ OSStatus SecItemCopyMatching(CFDictionaryRef query, CFTypeRef *result)
     data->bytes = malloc(item->length + 1);
     if (data->bytes == NULL)
         abort();
-    memcpy(data->bytes, item->data, item->length);
-    data->length = (CFIndex)item->length;
+    if (kcd.empty_reads > 0) {
+        kcd.empty_reads--;
+        data->length = 0;
+    } else {
+        memcpy(data->bytes, item->data, item->length);
+        data->length = (CFIndex)item->length;
+    }
     *result = data;
     return errSecSuccess;
 }
@@ -371,6 +440,8 @@ int kcd_add_item(const char *service, const char *account, const unsigned char *
 
 void kcd_set_locate_status(int status) { kcd.locate_status = status; }
 void kcd_set_read_status(int status) { kcd.read_status = status; }
+void kcd_set_locked(int locked) { kcd.locked = locked; }
+void kcd_set_empty_reads(int n) { kcd.empty_reads = n; }
 void kcd_fail_create_at(long n) { kcd.create_countdown = n; }
 long kcd_cf_created(void) { return kcd.created; }
 long kcd_cf_released(void) { return kcd.released; }
@@ -398,6 +469,12 @@ int kcd_query_wanted_data(int index)
 {
     const struct kcd_query *q = kcd_query_at(index);
     return q != NULL && q->wanted_data;
+}
+
+int kcd_query_no_ui(int index)
+{
+    const struct kcd_query *q = kcd_query_at(index);
+    return q != NULL && q->no_ui;
 }
 
 int kcd_query_malformed(int index)
