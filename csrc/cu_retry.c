@@ -3,11 +3,12 @@
  *
  * Claude Code renames a finished file into place, but account switchers and scripts
  * rewrite .credentials.json in place: between their truncate and their write a reader
- * sees an empty or cut-short file. Such a store is read again, a few times at once (one
- * rewrite is over within microseconds), then after short randomised pauses (a writer that
- * keeps rewriting has a rhythm, and retries in step with it would keep meeting the same
- * gap), until CU_RETRY_BUDGET_NS has passed since the first failure. A store that stays
- * bad costs that budget once and gives its own status, as without the retry.
+ * sees an empty or cut-short file, mostly for microseconds, for milliseconds when the
+ * truncate waits for the disk. Such a store is read again, a few times at once, then after
+ * short randomised pauses (a writer that keeps rewriting has a rhythm, and retries in step
+ * with it would keep meeting the same gap), until CU_RETRY_BUDGET_NS has passed since the
+ * first failure. A store that stays bad costs each read that budget and gives its own
+ * status, as without the retry.
  *
  * Sleeping here does not hold up the caller's other Python threads: cffi releases the
  * GIL around every call into this module.
