@@ -1,6 +1,7 @@
 /*
  * Reads the credential file: open (following symlinks), fstat that very
- * descriptor, then a bounded read into a buffer this function owns and wipes.
+ * descriptor, then a bounded read into a buffer this function owns and wipes;
+ * again (cu_read_retrying) when that caught a rewrite in place half done.
  */
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
 #undef _POSIX_C_SOURCE
@@ -41,8 +42,10 @@ static int fail_errno(cu_error *err, int e)
     return status;
 }
 
-static int read_login(const char *path, cu_credential **out, cu_error *err)
+/* One attempt (a cu_login_reader); context is the path. */
+static int read_login(void *context, cu_credential **out, cu_error *err)
 {
+    const char *path = context;
     /* O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one. */
     int fd = -1, status;
     struct stat st;
@@ -107,6 +110,6 @@ cu_credential *cu_read_credential_file(const char *path, int64_t now_ms, const c
                                        cu_error *err)
 {
     cu_credential *cred;
-    int status = read_login(path, &cred, err);
+    int status = cu_read_retrying(read_login, (void *)path, &cred, err);
     return cu_checked_login(status, cred, now_ms, required_scope, err);
 }

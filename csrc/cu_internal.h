@@ -74,6 +74,8 @@ typedef int (*cu_login_reader)(void *context, cu_credential **out, cu_error *err
  * A store that stays bad gives the last attempt's status.
  */
 int cu_read_retrying(cu_login_reader read, void *context, cu_credential **out, cu_error *err);
+/* The most attempts cu_read_retrying makes, whatever the clock says. */
+#define CU_RETRY_MAX_ATTEMPTS 1024
 
 /* cu_json.c: cu_parse_credential_json with a status result, for the readers. */
 int cu_parse_login(const char *data, size_t len, cu_credential **out, cu_error *err);

@@ -1,8 +1,8 @@
 /*
  * C-level tests of the credential reader: the JSON scanner's bad inputs, the
- * extraction rules, and the file reader's paths (missing, directory, FIFO,
- * symlinks, too large, unreadable). Built by tests/c/Makefile under
- * ASan+UBSan, under Valgrind, and (with -DCU_TEST_WIPE) linked with
+ * extraction rules, the file reader's paths (missing, directory, FIFO,
+ * symlinks, too large, unreadable), and re-reading a store caught
+ * mid-rewrite. Built by tests/c/Makefile under ASan+UBSan, under Valgrind, and (with -DCU_TEST_WIPE) linked with
  * -Wl,--wrap=free so every block the library frees is scanned for the test
  * tokens: a hit means a secret reached free() without being wiped.
  *
@@ -664,6 +664,77 @@ static void test_files(void)
     CHECK(read_status("missing.json", &err) == CU_ERR_NOT_FOUND && err.sys_errno == ENOENT);
 }
 
+/* ---- re-reading a store caught mid-rewrite ---- */
+
+/* A cu_login_reader that fails `bad_reads` times with `status`, then reads full_store. */
+typedef struct {
+    int status;
+    int bad_reads;
+    int calls;
+} scripted_store;
+
+static int scripted_read(void *context, cu_credential **out, cu_error *err)
+{
+    scripted_store *store = context;
+    store->calls++;
+    *out = (cu_credential *)&store->calls; /* a reader may leave anything here on failure */
+    if (store->calls <= store->bad_reads) {
+        cu_fail(err, store->status);
+        if (err != NULL)
+            err->offset = (size_t)store->calls; /* tells the attempts' errors apart */
+        return store->status;
+    }
+    return cu_parse_login(full_store, sizeof full_store - 1, out, err);
+}
+
+/* The status cu_read_retrying gives; *calls how many attempts it made. */
+static int read_scripted(int status, int bad_reads, int *calls, cu_error *err)
+{
+    scripted_store store = { status, bad_reads, 0 };
+    cu_credential *cred = (cu_credential *)&cred;
+    int got = cu_read_retrying(scripted_read, &store, &cred, err);
+
+    CHECK((got == CU_OK) == (cred != NULL));
+    if (got == CU_OK && cred != NULL) { /* on failure cred may be the reader's junk: never freed */
+        check_full_store(cred);
+        cu_credential_free(cred);
+    }
+    *calls = store.calls;
+    return got;
+}
+
+static void test_retrying(void)
+{
+    static const int lasting[] = { CU_ERR_NOT_FOUND, CU_ERR_PERMISSION, CU_ERR_IS_DIRECTORY, CU_ERR_NOT_REGULAR,
+                                   CU_ERR_IO, CU_ERR_TOO_LARGE, CU_ERR_TOO_DEEP, CU_ERR_NOT_OBJECT,
+                                   CU_ERR_WRONG_TYPE, CU_ERR_NOT_LOGGED_IN, CU_ERR_BAD_TOKEN, CU_ERR_NO_MEMORY };
+    cu_error err;
+    int calls, i;
+
+    /* A store that stays empty or not JSON: retried, bounded, and the last attempt's error. */
+    CHECK(read_scripted(CU_ERR_EMPTY, INT_MAX, &calls, &err) == CU_ERR_EMPTY);
+    CHECK(err.status == CU_ERR_EMPTY);
+    CHECK(calls > 1 && calls <= CU_RETRY_MAX_ATTEMPTS);
+    CHECK(read_scripted(CU_ERR_SYNTAX, INT_MAX, &calls, &err) == CU_ERR_SYNTAX);
+    CHECK(calls > 1 && calls <= CU_RETRY_MAX_ATTEMPTS);
+    CHECK(err.offset == (size_t)calls);
+    CHECK(read_scripted(CU_ERR_SYNTAX, INT_MAX, &calls, NULL) == CU_ERR_SYNTAX);
+
+    /* Caught mid-rewrite, then whole. */
+    CHECK(read_scripted(CU_ERR_EMPTY, 2, &calls, &err) == CU_OK);
+    CHECK(calls == 3 && err.status == CU_OK);
+    CHECK(read_scripted(CU_ERR_SYNTAX, 5, &calls, &err) == CU_OK);
+    CHECK(calls == 6 && err.status == CU_OK && err.offset == 0);
+
+    /* What a rewrite cannot explain is reported at once; so is the first read that succeeds. */
+    for (i = 0; i < (int)(sizeof lasting / sizeof lasting[0]); i++) {
+        CHECK(read_scripted(lasting[i], INT_MAX, &calls, &err) == lasting[i]);
+        CHECK(calls == 1 && err.status == lasting[i]);
+    }
+    CHECK(read_scripted(CU_OK, 0, &calls, &err) == CU_OK);
+    CHECK(calls == 1);
+}
+
 static void remove_dir(void)
 {
     static const char *const names[] = {
@@ -688,6 +759,7 @@ int main(int argc, char **argv)
     test_token_limits();
     test_files();
     remove_dir();
+    test_retrying();
 
 #ifdef CU_TEST_WIPE
     printf("freed blocks still holding a test token: %zu\n", unwiped_frees);
