@@ -77,6 +77,9 @@ int cu_read_retrying(cu_login_reader read, void *context, cu_credential **out, c
 /* The most attempts cu_read_retrying makes, whatever the clock says. */
 #define CU_RETRY_MAX_ATTEMPTS 1024
 
+/* cu_retry.c: CLOCK_MONOTONIC in nanoseconds, for every deadline the readers keep. */
+int64_t cu_monotonic_ns(void);
+
 /* cu_json.c: cu_parse_credential_json with a status result, for the readers. */
 int cu_parse_login(const char *data, size_t len, cu_credential **out, cu_error *err);
 

@@ -26,7 +26,7 @@
 #if defined(__APPLE__)
 #define _DARWIN_C_SOURCE 1 /* POSIX_SPAWN_CLOEXEC_DEFAULT */
 #elif !defined(_GNU_SOURCE)
-#define _GNU_SOURCE 1 /* pipe2, and kill/waitpid/clock_gettime under -std=c99 */
+#define _GNU_SOURCE 1 /* pipe2, and kill/waitpid/nanosleep under -std=c99 */
 #endif
 #endif
 
@@ -245,9 +245,7 @@ static int buffer_grow(cu_secret_buffer *b)
 
 static long long now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)(cu_monotonic_ns() / 1000000);
 }
 
 static void kill_and_reap(pid_t pid)

@@ -44,7 +44,7 @@ static int caught_mid_rewrite(int status)
     return status == CU_ERR_EMPTY || status == CU_ERR_SYNTAX;
 }
 
-static int64_t monotonic_ns(void)
+int64_t cu_monotonic_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -75,7 +75,7 @@ static void pause_about(int64_t pause_ns, uint32_t *state)
 static int read_again(cu_login_reader read, void *context, cu_credential **out, cu_error *err)
 {
     int status, attempts = 1;
-    int64_t now = monotonic_ns(), pause_ns = CU_RETRY_FIRST_PAUSE_NS;
+    int64_t now = cu_monotonic_ns(), pause_ns = CU_RETRY_FIRST_PAUSE_NS;
     /* The budget ends the retrying; the attempt cap only stands in for a clock that stalls. */
     int64_t deadline = now + CU_RETRY_BUDGET_NS;
     uint32_t state = (uint32_t)now | 1u; /* xorshift's state must not be 0 */
@@ -87,7 +87,7 @@ static int read_again(cu_login_reader read, void *context, cu_credential **out, 
         }
         status = read(context, out, err);
         attempts++;
-    } while (caught_mid_rewrite(status) && attempts < CU_RETRY_MAX_ATTEMPTS && monotonic_ns() < deadline);
+    } while (caught_mid_rewrite(status) && attempts < CU_RETRY_MAX_ATTEMPTS && cu_monotonic_ns() < deadline);
     return status;
 }
 

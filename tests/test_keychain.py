@@ -384,17 +384,10 @@ def test_tool_unknown_exit_code_is_reported(kc: Keychain) -> None:
 
 # --- a value read back empty (caught mid-rewrite) ------------------------------------
 
-# cu_read_retrying (csrc/cu_retry.c) is still the lead's one-attempt stub on this branch; the
-# file-rewrite branch brings the retry schedule. Strict: once it is merged these pass, the run
-# reports XPASS as a failure, and this marker must be deleted.
-NEEDS_RETRY_SCHEDULE = pytest.mark.xfail(strict=True, reason="cu_read_retrying is a one-attempt stub here")
 
-
-
-@NEEDS_RETRY_SCHEDULE
 def test_keychain_value_read_back_empty_is_read_again(kc: Keychain) -> None:
     """Issue 12 (with point 6): an item whose value reads back empty twice (Claude Code rewriting
-    it), then whole, gives the login: the tool ran three times. Needs cu_read_retrying's schedule."""
+    it), then whole, gives the login: the tool ran three times."""
     kc.add(ALICE_SERVICE)
     kc.monkeypatch.setenv("FAKE_SECURITY_EMPTY_RUNS", "2")
     with read() as credential:
@@ -402,7 +395,6 @@ def test_keychain_value_read_back_empty_is_read_again(kc: Keychain) -> None:
     assert [tool_args(ALICE_SERVICE)] * 3 == [args for _, args in kc.runs()]
 
 
-@NEEDS_RETRY_SCHEDULE
 def test_framework_value_read_back_empty_is_read_again(kc: Keychain) -> None:
     """The same for an in-process read: two empty values, then the login; located once."""
     kc.add(ALICE_SERVICE)
