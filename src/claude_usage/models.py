@@ -487,6 +487,11 @@ def _unfrozen(cls: type) -> Any:
     The parsers fill one with plain attribute stores, then assign ``cls`` to its ``__class__``
     (allowed: the slots are the same). The frozen class's own ``__setattr__`` refuses stores, and
     its slots' setters (what ``__init__`` goes through) cost six times as much.
+
+    Kept because the parse benchmark needs it (measured for issue 14, ``benchmarks/run.py
+    --quick``, Python 3.11): with it, from_json costs 1.65x/1.70x json.loads (plain body/limits);
+    building with ``object.__new__`` and ``object.__setattr__`` instead, 2.14x/2.17x; with the
+    constructors, 2.7x. The goal is 2x.
     """
     return type(f"_Unfrozen{cls.__name__}", (), {"__slots__": cls.__dict__["__slots__"]})
 
