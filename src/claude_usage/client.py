@@ -90,21 +90,22 @@ class UsageClient:
         if self._cache is None:
             if max_age is not None:
                 raise ConfigurationError("max_age needs a cache: pass cache=True to UsageClient")
-            usage = self._fetch().usage
-        else:
-            from claude_usage.cache import DEFAULT_MAX_AGE, cache_key
+            return self._checked(self._fetch().usage)
+        from claude_usage.cache import DEFAULT_MAX_AGE, cache_key
 
-            source = self.credential_source()
-            self.cache_result = self._cache.get(
-                cache_key(source.key, self.api_url),
-                source.key,
-                self._fetch,
-                max_age=DEFAULT_MAX_AGE if max_age is None else max_age,
-                wait=self.timeout + 5.0,
-            )
-            usage = self.cache_result.usage_or_raise()
-        # Checked here rather than by parsing strictly: the cache, shared with tolerant
-        # processes, keeps what the server sent either way.
+        source = self.credential_source()
+        self.cache_result = self._cache.get(
+            cache_key(source.key, self.api_url),
+            source.key,
+            self._fetch,
+            max_age=DEFAULT_MAX_AGE if max_age is None else max_age,
+            wait=self.timeout + 5.0,
+        )
+        return self._checked(self.cache_result.usage_or_raise())
+
+    def _checked(self, usage: UsageData) -> UsageData:
+        # Checked after a tolerant parse rather than by parsing strictly: the cache, shared with
+        # tolerant processes, then keeps what the server sent either way.
         if self.strict and usage.problems:
             raise parse_error(usage.problems[0])
         return usage
