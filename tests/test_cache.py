@@ -16,7 +16,6 @@ from claude_usage import (
     ConfigurationError,
     CredentialsExpiredError,
     NetworkError,
-    ParseError,
     RateLimitedError,
     ServerError,
     UnauthorizedError,
@@ -210,7 +209,7 @@ def test_files_are_private_and_written_atomically(tmp_path: Path) -> None:
 
 
 def test_cache_document_schema(tmp_path: Path) -> None:
-    """The file holds the version, source, fetch time, data, plan and backoff state."""
+    """The file holds the version, source, fetch time, data, its problems, plan and backoff state."""
     make_cache(tmp_path, Clock()).get(KEY, SOURCE, Server())
     expected = {
         "version": CACHE_VERSION,
@@ -221,6 +220,7 @@ def test_cache_document_schema(tmp_path: Path) -> None:
         "rate_limit_tier": "default_claude_max_5x",
         "blocked_until": None,
         "failures": 0,
+        "problems": [],
         "last_error": None,
     }
     assert expected == document(tmp_path)
@@ -254,7 +254,8 @@ CORRUPTIONS: dict[str, Callable[[Path], None]] = {
     "zero bytes": lambda path: path.write_bytes(b""),
     "wrong version": lambda path: path.write_text(path.read_text().replace('"version":1', '"version":999')),
     "other source": lambda path: path.write_text(path.read_text().replace(SOURCE, "file:/elsewhere")),
-    "data not usage": lambda path: path.write_text(path.read_text().replace('"utilization":48.0', '"utilization":"x"')),
+    "data not usage": lambda path: path.write_text(path.read_text().replace('"data":{', '"data":[{').replace("},\"subscription_type", "}],\"subscription_type")),
+    "problems not strings": lambda path: path.write_text(path.read_text().replace('"problems":[]', '"problems":[1]')),
     "not an object": lambda path: path.write_text("[1, 2, 3]"),
     "empty directory": lambda path: (path.unlink(), path.mkdir()),
     "full directory": lambda path: (path.unlink(), path.mkdir(), (path / "x").write_text("x")),
@@ -427,16 +428,53 @@ def test_undecoded_hit_gives_the_dict_form_and_parses_on_demand(tmp_path: Path) 
     assert (1, PRO_MAX.to_dict(), PRO_MAX, False) == (server.calls, result.data, result.usage, result.stale)
 
 
+ODD = UsageData.from_dict({"five_hour": {"utilization": None}, "seven_day": {"utilization": 64, "resets_at": None}})
+
+
 def test_undecoded_hit_does_not_parse(tmp_path: Path) -> None:
-    """decode=False trusts the file: data that would not parse is served, and fails only when parsed."""
+    """decode=False trusts the file: its data and problems are served as written; usage is parsed only when asked."""
     clock, server = Clock(), Server()
     make_cache(tmp_path, clock).get(KEY, SOURCE, server)
-    CORRUPTIONS["data not usage"](tmp_path / f"{KEY}.json")
+    path = tmp_path / f"{KEY}.json"
+    path.write_text(path.read_text().replace('"utilization":48.0', '"utilization":"x"'))
     result = make_cache(tmp_path, clock).get(KEY, SOURCE, server, decode=False)
     assert result.data is not None
-    with pytest.raises(ParseError):
-        result.usage_or_raise()
-    assert (1, "x") == (server.calls, result.data["five_hour"]["utilization"])
+    assert (1, "x", (), ("five_hour.utilization: string, expected a number",)) == (
+        server.calls,
+        result.data["five_hour"]["utilization"],
+        result.problems,
+        result.usage_or_raise().problems,
+    )
+
+
+@pytest.mark.parametrize("decode", [True, False])
+def test_problems_are_kept_in_the_file(tmp_path: Path, decode: bool) -> None:
+    """Data with a problem is cached with its problem lines, served by a fresh or an undecoded read alike."""
+    clock, server = Clock(), Server(ODD)
+    fetched = make_cache(tmp_path, clock).get(KEY, SOURCE, server)
+    clock.now += 10
+    hit = make_cache(tmp_path, clock).get(KEY, SOURCE, server, decode=decode)
+    expected = ("five_hour.utilization: null",)
+    assert (1, expected, expected, list(expected), ODD) == (
+        server.calls,
+        fetched.problems,
+        hit.problems,
+        document(tmp_path)["problems"],
+        hit.usage,
+    )
+
+
+@pytest.mark.parametrize("decode", [True, False])
+def test_file_without_problems_still_loads(tmp_path: Path, decode: bool) -> None:
+    """A file written before problems existed (no "problems" key) is a hit with no problems."""
+    clock, server = Clock(), Server()
+    make_cache(tmp_path, clock).get(KEY, SOURCE, server)
+    path = tmp_path / f"{KEY}.json"
+    old = json.loads(path.read_text())
+    del old["problems"]
+    path.write_text(json.dumps(old))
+    result = make_cache(tmp_path, clock).get(KEY, SOURCE, server, decode=decode)
+    assert (1, (), PRO_MAX) == (server.calls, result.problems, result.usage)
 
 
 def test_a_file_of_another_source_under_the_same_name_is_a_miss(tmp_path: Path) -> None:

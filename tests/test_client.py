@@ -253,6 +253,51 @@ def test_html_with_status_200_is_a_parse_error(https_server: LoopbackServer, env
     assert ParseError is type(failure(https_server, environ, ca_file))
 
 
+ODD_BODY = b'{"five_hour":{"utilization":null,"resets_at":null},"seven_day":{"utilization":64.0,"resets_at":null}}'
+ODD_PROBLEM = "five_hour.utilization: null"
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_odd_body_gives_what_it_has(
+    https_server: LoopbackServer, environ: dict[str, str], ca_file: str, tmp_path: Path, cache: bool
+) -> None:
+    """By default a body with an odd window comes back with the rest and its problem, with or without a cache."""
+    https_server.answer = respond(200, ODD_BODY)
+    cache_environ = {**environ, "CLAUDE_USAGE_CACHE_DIR": str(tmp_path / "cache")}
+    data = fetch(https_server, cache_environ, ca_file, cache=cache)
+    assert (None, 64.0, (ODD_PROBLEM,)) == (data.five_hour, data.seven_day.utilization if data.seven_day else None, data.problems)
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_strict_client_raises_on_a_problem(
+    https_server: LoopbackServer, environ: dict[str, str], ca_file: str, tmp_path: Path, cache: bool
+) -> None:
+    """strict=True turns the first problem into a ParseError, with or without a cache; a clean body still parses."""
+    cache_environ = {**environ, "CLAUDE_USAGE_CACHE_DIR": str(tmp_path / "cache")}
+    https_server.answer = respond(200, ODD_BODY)
+    error = failure(https_server, cache_environ, ca_file, cache=cache, strict=True)
+    https_server.answer = respond(200, fixture_body("pro_max.json"))
+    clean = fetch(https_server, environ, ca_file, strict=True)
+    assert (ParseError, ODD_PROBLEM, True, UsageData.from_json(fixture_body("pro_max.json"))) == (
+        type(error),
+        error.message,  # type: ignore[attr-defined]
+        "usage response" in error.hint,  # type: ignore[attr-defined]
+        clean,
+    )
+
+
+def test_strict_client_refuses_cached_data_with_a_problem(
+    https_server: LoopbackServer, environ: dict[str, str], ca_file: str, tmp_path: Path
+) -> None:
+    """Data a tolerant process cached is refused by a strict client, which sends no request of its own for it."""
+    https_server.answer = respond(200, ODD_BODY)
+    cache_environ = {**environ, "CLAUDE_USAGE_CACHE_DIR": str(tmp_path / "cache")}
+    tolerant = fetch(https_server, cache_environ, ca_file, max_age=600)
+    error = failure(https_server, cache_environ, ca_file, max_age=600, strict=True)
+    again = fetch(https_server, cache_environ, ca_file, max_age=600)
+    assert (1, ParseError, ODD_PROBLEM, tolerant) == (https_server.request_count, type(error), error.message, again)  # type: ignore[attr-defined]
+
+
 def test_expired_credentials_send_nothing(https_server: LoopbackServer, tmp_path: Path, ca_file: str) -> None:
     """Expired credentials fail before any request reaches the server."""
     write_credentials(tmp_path, credential_document(expires_at_ms=1000))

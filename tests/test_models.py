@@ -436,10 +436,10 @@ bodies = st.builds(
 @settings(deadline=None, max_examples=300)
 @given(body=bodies)
 def test_round_trip_property(body: dict[str, Any]) -> None:
-    """Any well-formed body parses, keeps raw as given, and round-trips through to_dict and JSON."""
+    """Any well-formed body parses without a problem, keeps raw as given, and round-trips through to_dict and JSON."""
     data = UsageData.from_dict(body)
     through_json = UsageData.from_json(json.dumps(data.to_dict(), allow_nan=False))
-    assert (body, data, data) == (dict(data.raw), UsageData.from_dict(data.to_dict()), through_json)
+    assert (body, (), data, data) == (dict(data.raw), data.problems, UsageData.from_dict(data.to_dict()), through_json)
 
 
 @settings(deadline=None, max_examples=300)
@@ -469,38 +469,17 @@ LONG = "x" * 500
         ("[" * 100_000, "nests too deeply"),
         (b"\xff\xfe{\x00}\x00", "not UTF-8 (invalid byte at offset 0)"),
         ('{"a": "caf\xe9"}'.encode("latin-1"), "not UTF-8 (invalid byte at offset 10)"),
-        ("[]", "response body must be a JSON object, got []"),
-        ("null", "response body must be a JSON object, got None"),
-        ('"' + LONG + '"', "response body must be a JSON object"),
-        ('{"five_hour": "' + LONG + '"}', "five_hour must be an object or null"),
-        ('{"seven_day": [48]}', "seven_day must be an object or null, got [48]"),
-        ('{"five_hour": {"resets_at": null}}', "five_hour.utilization is missing"),
-        ('{"five_hour": {"utilization": "48"}}', "five_hour.utilization must be a number, got '48'"),
-        ('{"five_hour": {"utilization": true}}', "five_hour.utilization must be a number, got True"),
-        ('{"five_hour": {"utilization": null}}', "five_hour.utilization must be a number, got None"),
-        ('{"seven_day_opus": {"utilization": 1, "resets_at": 1772449200}}', "seven_day_opus.resets_at must be a timestamp string"),
-        ('{"seven_day": {"utilization": 1, "resets_at": "soon"}}', "seven_day.resets_at is not an ISO 8601 timestamp: 'soon'"),
-        ('{"five_hour": {"utilization": 1' + "0" * 400 + "}}", "five_hour.utilization must be a finite number"),
-        ('{"extra_usage": [1]}', "extra_usage must be an object or null"),
-        ('{"extra_usage": {"is_enabled": "yes"}}', "extra_usage.is_enabled must be true, false or null"),
-        ('{"extra_usage": {"monthly_limit": "1000"}}', "extra_usage.monthly_limit must be a number"),
-        ('{"extra_usage": {"used_credits": false}}', "extra_usage.used_credits must be a number"),
-        ('{"extra_usage": {"currency": 840}}', "extra_usage.currency must be a string or null"),
-        ('{"limits": {"kind": "session"}}', "limits must be a list or null"),
-        ('{"limits": [1]}', "limits[0] must be an object, got 1"),
-        ('{"limits": [{"percent": 1}]}', "limits[0].kind must be a string, got None"),
-        ('{"limits": [{"kind": "session", "percent": 1}, {"kind": "weekly_all"}]}', "limits[1].percent is missing"),
-        ('{"limits": [{"kind": "session", "percent": "7"}]}', "limits[0].percent must be a number, got '7'"),
-        ('{"limits": [{"kind": "session", "percent": true}]}', "limits[0].percent must be a number, got True"),
-        ('{"limits": [{"kind": "session", "percent": 1, "resets_at": "x"}]}', "limits[0].resets_at is not an ISO 8601"),
-        ('{"limits": [{"kind": "session", "percent": 1, "scope": "all"}]}', "limits[0].scope must be an object or null"),
-        ('{"limits": [{"kind": "s", "percent": 1, "scope": {"model": "Opus"}}]}', "limits[0].scope.model must be an object"),
-        ('{"limits": [{"kind": "s", "percent": 1, "is_active": 1}]}', "limits[0].is_active must be true, false or null"),
+        ("[]", "response body: array, expected a JSON object"),
+        ("null", "response body: null"),
+        ('"' + LONG + '"', "response body: string, expected a JSON object"),
     ],
 )
-def test_malformed_body_raises_parse_error(body: str | bytes, expected_in_message: str) -> None:
-    """Each malformed body raises ParseError naming the field, quoting at most 60 characters of it."""
-    error = parse_error(body)
+@pytest.mark.parametrize("strict", [False, True])
+def test_malformed_body_raises_parse_error(body: str | bytes, expected_in_message: str, strict: bool) -> None:
+    """A body that is not a JSON object is a ParseError in both modes, quoting at most 60 characters of it."""
+    with pytest.raises(ParseError) as info:
+        UsageData.from_json(body, strict=strict)
+    error = info.value
     message = str(error)
     text = body.decode("latin-1") if isinstance(body, bytes) else body
     quoted_too_much = [message[i : i + 61] for i in range(len(message) - 60) if message[i : i + 61] in text]
@@ -513,10 +492,166 @@ def test_malformed_body_raises_parse_error(body: str | bytes, expected_in_messag
     )
 
 
-def test_long_value_is_quoted_briefly() -> None:
-    """A long wrong value appears only as a short excerpt in the message."""
-    message = str(parse_error('{"five_hour": {"utilization": "' + "y" * 5000 + '"}}'))
-    assert (True, True) == (len(message) < 140, "y" * 61 not in message)
+GOOD_WINDOW = {"utilization": 5, "resets_at": "2026-03-02T11:00:00Z"}
+GOOD_LIMIT = {"kind": "session", "percent": 1}
+
+# (body, the one problem it has, a clean body that parses to the same typed values)
+ODD_PARTS: list[tuple[dict[str, Any], str, dict[str, Any]]] = [
+    # A window with a problem is not reported; the other windows are.
+    ({"five_hour": LONG, "seven_day": GOOD_WINDOW}, "five_hour: string, expected an object or null", {"seven_day": GOOD_WINDOW}),
+    ({"seven_day": [48]}, "seven_day: array, expected an object or null", {}),
+    ({"five_hour": {"resets_at": None}, "seven_day": GOOD_WINDOW}, "five_hour.utilization: missing", {"seven_day": GOOD_WINDOW}),
+    ({"five_hour": {"utilization": None, "resets_at": None}}, "five_hour.utilization: null", {}),
+    ({"five_hour": {"utilization": "48"}}, "five_hour.utilization: string, expected a number", {}),
+    ({"five_hour": {"utilization": True}}, "five_hour.utilization: boolean, expected a number", {}),
+    ({"five_hour": {"utilization": 10**400}}, "five_hour.utilization: number out of range", {}),
+    ({"seven_day_opus": {"utilization": 1, "resets_at": 1772449200}}, "seven_day_opus.resets_at: number, expected a timestamp string or null", {}),
+    ({"seven_day": {"utilization": 1, "resets_at": "soon"}}, "seven_day.resets_at: not an ISO 8601 timestamp", {}),
+    ({"seven_day_oauth_apps": {"utilization": {}}}, "seven_day_oauth_apps.utilization: object, expected a number", {}),
+    ({"seven_day_sonnet": {"utilization": [1]}, "five_hour": GOOD_WINDOW}, "seven_day_sonnet.utilization: array, expected a number", {"five_hour": GOOD_WINDOW}),
+    # extra_usage: not an object is not reported; a field with a problem reads as null.
+    ({"extra_usage": [1]}, "extra_usage: array, expected an object or null", {}),
+    ({"extra_usage": {"is_enabled": "yes", "monthly_limit": 10}}, "extra_usage.is_enabled: string, expected true, false or null", {"extra_usage": {"monthly_limit": 10}}),
+    ({"extra_usage": {"is_enabled": True, "monthly_limit": "1000"}}, "extra_usage.monthly_limit: string, expected a number", {"extra_usage": {"is_enabled": True}}),
+    ({"extra_usage": {"is_enabled": True, "used_credits": False}}, "extra_usage.used_credits: boolean, expected a number", {"extra_usage": {"is_enabled": True}}),
+    ({"extra_usage": {"utilization": "x", "used_credits": 5}}, "extra_usage.utilization: string, expected a number", {"extra_usage": {"used_credits": 5}}),
+    ({"extra_usage": {"currency": 840, "used_credits": 5}}, "extra_usage.currency: number, expected a string or null", {"extra_usage": {"used_credits": 5}}),
+    ({"extra_usage": {"disabled_reason": {}}}, "extra_usage.disabled_reason: object, expected a string or null", {"extra_usage": {}}),
+    # limits: not a list is no limits; an entry with a problem is left out, the others stay.
+    ({"limits": {"kind": "session"}}, "limits: object, expected a list or null", {}),
+    ({"limits": [1, GOOD_LIMIT]}, "limits[0]: number, expected an object", {"limits": [GOOD_LIMIT]}),
+    ({"limits": [{"percent": 1}]}, "limits[0].kind: missing", {}),
+    ({"limits": [{"kind": None, "percent": 1}]}, "limits[0].kind: null", {}),
+    ({"limits": [{"kind": 7, "percent": 1}]}, "limits[0].kind: number, expected a string", {}),
+    ({"limits": [GOOD_LIMIT, {"kind": "weekly_all"}]}, "limits[1].percent: missing", {"limits": [GOOD_LIMIT]}),
+    ({"limits": [GOOD_LIMIT, {"kind": "weekly_all", "percent": None}]}, "limits[1].percent: null", {"limits": [GOOD_LIMIT]}),
+    ({"limits": [{"kind": "session", "percent": "7"}]}, "limits[0].percent: string, expected a number", {}),
+    ({"limits": [{"kind": "session", "percent": True}]}, "limits[0].percent: boolean, expected a number", {}),
+    ({"limits": [{"kind": "session", "percent": 1, "resets_at": "x"}]}, "limits[0].resets_at: not an ISO 8601 timestamp", {}),
+    ({"limits": [{"kind": "session", "percent": 1, "scope": "all"}]}, "limits[0].scope: string, expected an object or null", {}),
+    ({"limits": [{"kind": "s", "percent": 1, "scope": {"model": "Opus"}}]}, "limits[0].scope.model: string, expected an object or null", {}),
+    ({"limits": [{"kind": "s", "percent": 1, "scope": {"model": {"display_name": 4}}}]}, "limits[0].scope.model.display_name: number, expected a string or null", {}),
+    ({"limits": [{"kind": "s", "percent": 1, "group": 1}]}, "limits[0].group: number, expected a string or null", {}),
+    ({"limits": [{"kind": "s", "percent": 1, "is_active": 1}]}, "limits[0].is_active: number, expected true, false or null", {}),
+]
+
+
+def typed(data: UsageData) -> tuple[Any, ...]:
+    """Every parsed field but raw and problems."""
+    return tuple(getattr(data, f.name) for f in dataclasses.fields(data) if f.name not in {"raw", "problems", "windows"}) + (
+        dict(data.windows),
+    )
+
+
+@pytest.mark.parametrize(("body", "problem", "clean"), ODD_PARTS, ids=[case[1] for case in ODD_PARTS])
+def test_odd_part_is_left_out_and_recorded(body: dict[str, Any], problem: str, clean: dict[str, Any]) -> None:
+    """Tolerant (the default): the odd part is left out (a field: read as null), the rest is kept, one problem names it."""
+    data = UsageData.from_json(json.dumps(body))
+    assert ((problem,), typed(UsageData.from_dict(clean)), body) == (data.problems, typed(data), dict(data.raw))
+
+
+@pytest.mark.parametrize(("body", "problem", "clean"), ODD_PARTS, ids=[case[1] for case in ODD_PARTS])
+def test_odd_part_is_a_parse_error_when_strict(body: dict[str, Any], problem: str, clean: dict[str, Any]) -> None:
+    """strict=True raises ParseError whose message is the problem line, unchained, from both entry points."""
+    with pytest.raises(ParseError) as from_json:
+        UsageData.from_json(json.dumps(body), strict=True)
+    with pytest.raises(ParseError) as from_dict:
+        UsageData.from_dict(body, strict=True)
+    error = from_json.value
+    assert (problem, problem, None, None, "Parse") == (
+        error.message,
+        from_dict.value.message,
+        error.__cause__,
+        error.__context__,
+        error.kind,
+    )
+
+
+def test_clean_bodies_have_no_problems() -> None:
+    """Every fixture parses without a problem, and strict parsing gives the same object."""
+    parsed = [(parse_fixture(name).problems, UsageData.from_json(fixture_bytes(name), strict=True)) for name in FIXTURE_NAMES]
+    assert [((), parse_fixture(name)) for name in FIXTURE_NAMES] == parsed
+
+
+def test_one_bad_limit_among_good_ones() -> None:
+    """A bad limits[] entry in a real body: that entry is left out; the other entries, windows and extra usage stay."""
+    body = json.loads(fixture_bytes("with_limits.json"))
+    body["limits"][1]["percent"] = None
+    data = UsageData.from_json(json.dumps(body))
+    clean = parse_fixture("with_limits.json")
+    assert (("limits[1].percent: null",), (clean.limits[0], *clean.limits[2:]), clean.five_hour, clean.seven_day, clean.extra_usage) == (
+        data.problems,
+        data.limits,
+        data.five_hour,
+        data.seven_day,
+        data.extra_usage,
+    )
+
+
+def test_every_window_odd() -> None:
+    """A body whose every window is odd keeps its extra usage and limits, and lists one problem per window, in body order."""
+    body = json.loads(fixture_bytes("extra_usage_on.json"))
+    body.update(
+        five_hour={"utilization": None, "resets_at": None},
+        seven_day={"resets_at": "2026-03-06T06:00:00Z"},
+        seven_day_sonnet={"utilization": "2"},
+        seven_day_opus=[],
+        seven_day_oauth_apps={"utilization": 1, "resets_at": "later"},
+        limits=[GOOD_LIMIT],
+    )
+    data = UsageData.from_json(json.dumps(body))
+    expected_problems = (
+        "five_hour.utilization: null",
+        "seven_day.utilization: missing",
+        "seven_day_oauth_apps.resets_at: not an ISO 8601 timestamp",  # the fixture's key order
+        "seven_day_opus: array, expected an object or null",
+        "seven_day_sonnet.utilization: string, expected a number",
+    )
+    expected = (None, None, None, None, None, {}, parse_fixture("extra_usage_on.json").extra_usage, (Limit("session", None, 1.0, None, None, None),))
+    assert (expected_problems, expected) == (
+        data.problems,
+        (data.five_hour, data.seven_day, data.seven_day_sonnet, data.seven_day_opus, data.seven_day_oauth_apps, dict(data.windows), data.extra_usage, data.limits),
+    )
+
+
+def test_problems_are_listed_in_order_and_strict_raises_the_first() -> None:
+    """Problems come in body order (windows, then extra_usage, then limits); strict raises the first."""
+    body = {"limits": [{"kind": None, "percent": 1}], "extra_usage": {"currency": 1}, "seven_day": {}}
+    expected = ("seven_day.utilization: missing", "extra_usage.currency: number, expected a string or null", "limits[0].kind: null")
+    with pytest.raises(ParseError) as info:
+        UsageData.from_dict(body, strict=True)
+    assert (expected, expected[0]) == (UsageData.from_dict(body).problems, info.value.message)
+
+
+SECRET = "sk-ant-oat01-" + "S3cret" * 10
+
+
+def test_problems_never_quote_a_value() -> None:
+    """A wrong value in every kind of field (token-shaped, even) appears in no problem and no strict message."""
+    body = {
+        "five_hour": {"utilization": SECRET},
+        "seven_day": {"utilization": 1, "resets_at": SECRET},
+        "seven_day_opus": SECRET,
+        "extra_usage": {"is_enabled": SECRET, "monthly_limit": SECRET, "currency": [SECRET]},
+        "limits": [SECRET, {"kind": [SECRET], "percent": 1}, {"kind": "s", "percent": {SECRET: 1}}, {"kind": "s", "percent": 1, "group": [SECRET]}],
+    }
+    problems = UsageData.from_dict(body).problems
+    with pytest.raises(ParseError) as info:
+        UsageData.from_dict(body, strict=True)
+    leaks = [text for text in (*problems, str(info.value), repr(info.value)) if "S3cret" in text or "sk-ant" in text]
+    assert (10, []) == (len(problems), leaks)
+
+
+def test_problems_survive_round_trips_and_pickle() -> None:
+    """problems are found again from to_dict(), and survive pickle; equality and hash see them."""
+    data = UsageData.from_dict({"five_hour": {"utilization": None}, "seven_day": GOOD_WINDOW})
+    clean = UsageData.from_dict({"seven_day": GOOD_WINDOW})
+    assert (data, data, ("five_hour.utilization: null",), False) == (
+        UsageData.from_dict(data.to_dict()),
+        pickle.loads(pickle.dumps(data)),
+        data.problems,
+        data == clean,
+    )
 
 
 def test_parse_error_is_a_claude_usage_error() -> None:
@@ -525,18 +660,20 @@ def test_parse_error_is_a_claude_usage_error() -> None:
     assert (True, True) == (isinstance(error, ClaudeUsageError), "usage response" in error.hint)
 
 
-def test_from_dict_rejects_non_mapping() -> None:
-    """from_dict on a list raises ParseError, not AttributeError."""
+@pytest.mark.parametrize("strict", [False, True])
+def test_from_dict_rejects_non_mapping(strict: bool) -> None:
+    """from_dict on a list raises ParseError, not AttributeError, in both modes."""
     with pytest.raises(ParseError) as info:
-        UsageData.from_dict([("five_hour", None)])  # type: ignore[arg-type]
-    assert "must be a JSON object" in str(info.value)
+        UsageData.from_dict([("five_hour", None)], strict=strict)  # type: ignore[arg-type]
+    assert "response body: array, expected a JSON object" == info.value.message
 
 
-def test_unknown_window_with_bad_values_is_ignored() -> None:
-    """An unknown window-shaped key that does not parse stays in raw but not in windows."""
+@pytest.mark.parametrize("strict", [False, True])
+def test_unknown_window_with_bad_values_is_ignored(strict: bool) -> None:
+    """An unknown window-shaped key that does not parse stays in raw but not in windows, and is no problem."""
     body = {"seven_day_cowork": {"utilization": "n/a"}, "iguana_necktie": {"utilization": 1, "resets_at": "later"}}
-    data = UsageData.from_dict(body)
-    assert ({}, body) == (dict(data.windows), dict(data.raw))
+    data = UsageData.from_dict(body, strict=strict)
+    assert ({}, body, ()) == (dict(data.windows), dict(data.raw), data.problems)
 
 
 # --- money ---------------------------------------------------------------------------------

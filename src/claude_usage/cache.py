@@ -157,11 +157,12 @@ class _Failure:
 
 class _Entry:
     """One cache file's content. ``data`` is the usage in its ``to_dict()`` form; ``usage`` is
-    the same parsed, when it has been (see ``decode`` in :meth:`UsageCache.get`)."""
+    the same parsed, when it has been (see ``decode`` in :meth:`UsageCache.get`); ``problems``
+    is ``usage.problems``, kept in the file so that an undecoded read has them too."""
 
     __slots__ = (
         "source", "fetched_at", "data", "usage", "subscription_type", "rate_limit_tier",
-        "blocked_until", "failures", "last_error",
+        "blocked_until", "failures", "last_error", "problems",
     )
 
     def __init__(
@@ -175,6 +176,7 @@ class _Entry:
         blocked_until: float | None = None,
         failures: int = 0,
         last_error: _Failure | None = None,
+        problems: tuple[str, ...] = (),
     ) -> None:
         self.source = source
         self.fetched_at = fetched_at
@@ -185,6 +187,7 @@ class _Entry:
         self.blocked_until = blocked_until
         self.failures = failures
         self.last_error = last_error
+        self.problems = problems
 
     def failed(self, failure: _Failure, blocked_until: float | None) -> _Entry:
         """This entry's data, with one more failure recorded."""
@@ -198,6 +201,7 @@ class _Entry:
             blocked_until,
             self.failures + 1,
             failure,
+            self.problems,
         )
 
     def to_document(self) -> dict[str, Any]:
@@ -211,6 +215,7 @@ class _Entry:
             "rate_limit_tier": self.rate_limit_tier,
             "blocked_until": self.blocked_until,
             "failures": self.failures,
+            "problems": list(self.problems),
             "last_error": None
             if failure is None
             else {"kind": failure.kind, "message": failure.message, "at": failure.at, "status": failure.status},
@@ -232,10 +237,15 @@ class _Entry:
         if (data is None) != (fetched_at is None) or not (data is None or isinstance(data, dict)):
             return None
         usage = None
+        # A file without "problems" was written before parsing tolerated any: its data had none.
+        problems = document.get("problems", [])
+        if not (isinstance(problems, list) and all(isinstance(line, str) for line in problems)):
+            raise ValueError("problems is not a list of strings")
         if decode and data is not None:
             from claude_usage.models import UsageData
 
             usage = UsageData.from_dict(data)
+            problems = usage.problems
         failure = document.get("last_error")
         last_error = None
         if isinstance(failure, dict):
@@ -257,6 +267,7 @@ class _Entry:
             blocked_until=_optional_float(document.get("blocked_until")),
             failures=failures if isinstance(failures, int) and not isinstance(failures, bool) else 0,
             last_error=last_error,
+            problems=tuple(problems),
         )
 
 
@@ -279,10 +290,12 @@ class CacheResult:
     request failed (or was not sent because of a recorded block) and older data is shown.
     ``data`` is the same usage in its ``to_dict()`` form (JSON-ready), available without
     parsing; ``usage`` is parsed from it on first access when ``get`` was called with
-    ``decode=False``.
+    ``decode=False``. ``problems`` is ``usage.problems``, also available without parsing.
     """
 
-    __slots__ = ("data", "fetched_at", "now", "error", "requested", "subscription_type", "rate_limit_tier", "_usage")
+    __slots__ = (
+        "data", "fetched_at", "now", "error", "requested", "subscription_type", "rate_limit_tier", "problems", "_usage",
+    )
 
     def __init__(
         self,
@@ -295,6 +308,7 @@ class CacheResult:
         rate_limit_tier: str | None = None,
         *,
         usage: UsageData | None = None,
+        problems: tuple[str, ...] = (),
     ) -> None:
         self.data = data
         self.fetched_at = fetched_at
@@ -303,6 +317,7 @@ class CacheResult:
         self.requested = requested
         self.subscription_type = subscription_type
         self.rate_limit_tier = rate_limit_tier
+        self.problems = problems
         self._usage = usage
 
     @property
@@ -443,6 +458,7 @@ class UsageCache:
             usage=fetched.usage,
             subscription_type=fetched.subscription_type or previous.subscription_type,
             rate_limit_tier=fetched.rate_limit_tier or previous.rate_limit_tier,
+            problems=fetched.usage.problems,
         )
         self._write(key, entry)
         return self._result(entry, now, requested=True)
@@ -472,6 +488,7 @@ class UsageCache:
             requested=requested,
             subscription_type=entry.subscription_type,
             rate_limit_tier=entry.rate_limit_tier,
+            problems=entry.problems,
         )
 
     # -- the directory and its files -------------------------------------------------------

@@ -25,7 +25,7 @@ from claude_usage.errors import (
     UnexpectedStatusError,
     redact_secrets,
 )
-from claude_usage.models import UsageData
+from claude_usage.models import UsageData, parse_error
 
 if TYPE_CHECKING:
     from claude_usage._http import Reply, Transport
@@ -38,7 +38,11 @@ DEFAULT_USER_AGENT = f"claude-usage-python/{__version__}"
 
 
 class UsageClient:
-    """Holds a configured HTTP session for repeated calls; use it as a context manager."""
+    """Holds a configured HTTP session for repeated calls; use it as a context manager.
+
+    ``strict=True`` makes :meth:`get_usage` raise ``ParseError`` for data with a problem (see
+    :attr:`UsageData.problems`) instead of returning what could be read.
+    """
 
     def __init__(
         self,
@@ -51,6 +55,7 @@ class UsageClient:
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         cache: UsageCache | bool | None = None,
+        strict: bool = False,
     ) -> None:
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self.api_url = resolve_api_url(api_url, self._environ)
@@ -63,6 +68,7 @@ class UsageClient:
         self._verify = verify
         self._keychain = keychain
         self._clock = clock
+        self.strict = strict
         self._transport: Transport | None = None
         self.credential_info: CredentialInfo | None = None
         """What the last credentials read said about the plan (no secrets)."""
@@ -84,7 +90,7 @@ class UsageClient:
         if self._cache is None:
             if max_age is not None:
                 raise ConfigurationError("max_age needs a cache: pass cache=True to UsageClient")
-            return self._fetch().usage
+            return self._checked(self._fetch().usage)
         from claude_usage.cache import DEFAULT_MAX_AGE, cache_key
 
         source = self.credential_source()
@@ -95,7 +101,14 @@ class UsageClient:
             max_age=DEFAULT_MAX_AGE if max_age is None else max_age,
             wait=self.timeout + 5.0,
         )
-        return self.cache_result.usage_or_raise()
+        return self._checked(self.cache_result.usage_or_raise())
+
+    def _checked(self, usage: UsageData) -> UsageData:
+        # Checked after a tolerant parse rather than by parsing strictly: the cache, shared with
+        # tolerant processes, then keeps what the server sent either way.
+        if self.strict and usage.problems:
+            raise parse_error(usage.problems[0])
+        return usage
 
     def _fetch(self) -> Fetched:
         from claude_usage.cache import Fetched

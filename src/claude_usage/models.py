@@ -1,10 +1,32 @@
 """Typed views of the usage endpoint's response, parsed tolerantly.
 
-Parsing rules, for every field: ``null`` or absent is always accepted (``None``, or the stated
-default); a present value of the wrong type raises :class:`~claude_usage.errors.ParseError`
-naming the field. Unknown keys are kept in :attr:`UsageData.raw`, and unknown top-level keys that
-look like a window (an object with a ``utilization`` key) also appear in :attr:`UsageData.windows`
-when they parse; an unknown key never makes parsing fail.
+The endpoint is undocumented and changes, so one odd field never costs the rest of the body.
+Parsing rules:
+
+- ``null`` or absent is accepted wherever the field is optional: a whole window, ``extra_usage``,
+  ``limits``, and every field but a window's ``utilization`` and a limit's ``kind`` and ``percent``
+  (read as ``None``, or the stated default).
+- Anything else that is not what the field holds is a *problem*. A window with a problem is not
+  reported (its attribute is ``None`` and it is left out of :attr:`UsageData.windows`); a
+  ``limits`` entry with a problem is left out of :attr:`UsageData.limits`; an ``extra_usage``
+  field with a problem reads as if it were null. Each problem adds one line to
+  :attr:`UsageData.problems` (windows in body order, then ``extra_usage``, then ``limits``):
+  the field's path and what is wrong with it, never its value (which could echo anything the
+  server sent), in one of these forms::
+
+      PATH: missing                       five_hour.utilization: missing
+      PATH: null                          limits[3].percent: null
+      PATH: TYPE, expected WANTED         seven_day: array, expected an object or null
+      PATH: number out of range           five_hour.utilization: number out of range
+      PATH: not an ISO 8601 timestamp     limits[0].resets_at: not an ISO 8601 timestamp
+
+  ``TYPE`` is the JSON type found (``string``, ``number``, ``boolean``, ``array``, ``object``;
+  ``other`` for a non-JSON value given to ``from_dict``). ``strict=True`` raises
+  :class:`~claude_usage.errors.ParseError` with that line as its message at the first problem.
+- A body that is not JSON, or not a JSON object, is a ``ParseError`` in either mode.
+- Unknown keys are kept in :attr:`UsageData.raw`, and unknown top-level keys that look like a
+  window (an object with a ``utilization`` key) also appear in :attr:`UsageData.windows` when
+  they parse; an unknown key is never a problem.
 
 Datetimes are always timezone-aware UTC. Methods taking ``now`` raise ``ValueError`` for a naive
 datetime (it usually means local time); ``now=None`` is the current time.
@@ -16,12 +38,11 @@ from __future__ import annotations
 
 import json
 import math
-import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from claude_usage import pace
 from claude_usage.errors import ParseError, redact_secrets
@@ -56,13 +77,14 @@ _PARSE_HINT = (
     "the usage response is not in a shape this version understands; upgrade claude-usage or report it"
 )
 _EXCERPT_LIMIT = 60
-_value_repr = reprlib.Repr()
-_value_repr.maxstring = 40
-_value_repr.maxother = 40
-_value_repr.maxlevel = 2
 _isfinite = math.isfinite
 # Values that _plain_copy keeps as they are: every JSON scalar.
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+
+# The JSON type a problem line names (never the value: it could echo anything the server sent).
+_JSON_TYPES: Mapping[type, str] = MappingProxyType(
+    {str: "string", int: "number", float: "number", bool: "boolean", list: "array", tuple: "array", dict: "object"}
+)
 
 
 def _shorten(text: str) -> str:
@@ -73,25 +95,18 @@ def _body_excerpt(text: str) -> str:
     return _shorten(repr(redact_secrets(text[:_EXCERPT_LIMIT])))
 
 
-def _value_excerpt(value: Any) -> str:
-    return _shorten(_value_repr.repr(_redacted(value, _value_repr.maxlevel)))
-
-
-def _redacted(value: Any, depth: int) -> Any:
-    """``value`` with token-shaped text replaced as deep as an excerpt shows it; before the
-    excerpt is cut, since cutting keeps a string's head and tail and could drop the prefix."""
-    if isinstance(value, str):
-        return redact_secrets(value)
-    if depth > 0 and isinstance(value, list):
-        return [_redacted(item, depth - 1) for item in value[: _value_repr.maxlist]]
-    if depth > 0 and isinstance(value, dict):
-        items = list(value.items())[: _value_repr.maxdict]
-        return {_redacted(key, depth - 1): _redacted(item, depth - 1) for key, item in items}
-    return value
-
-
-def _parse_error(message: str) -> ParseError:
+def parse_error(message: str) -> ParseError:
+    """The ``ParseError`` of a response body; ``parse_error(usage.problems[0])`` is what strict
+    parsing would have raised, for a caller that parsed tolerantly and turns strict later (the
+    client and the command parse tolerantly so that the shared cache keeps what the server said)."""
     return ParseError(message, hint=_PARSE_HINT)
+
+
+def _note(error: ParseError, problems: list[str] | None) -> None:
+    """Record a problem, or raise it in strict mode (``problems`` is ``None`` there)."""
+    if problems is None:
+        raise error
+    problems.append(error.message)
 
 
 # The field checks below name the field as ``name + part`` (``name[index] + part`` in a list):
@@ -109,6 +124,16 @@ def _field_name(name: str, part: str, index: int | None) -> str:
     return f"{name}{part}" if index is None else f"{name}[{index}]{part}"
 
 
+def _wrong(value: Any, wanted: str, name: str, part: str = "", index: int | None = None) -> ParseError:
+    """The problem of a field holding ``value`` instead of ``wanted``: its type, never the value."""
+    if value is None:
+        found = "null"
+    else:
+        found = _JSON_TYPES.get(type(value)) or ("object" if isinstance(value, Mapping) else "other")
+        found = f"{found}, expected {wanted}"
+    return parse_error(f"{_field_name(name, part, index)}: {found}")
+
+
 def _number(value: Any, name: str, part: str = "", index: int | None = None) -> float:
     if type(value) is int:  # the usual case of a call: 23 for 23.0
         try:
@@ -117,32 +142,32 @@ def _number(value: Any, name: str, part: str = "", index: int | None = None) -> 
             pass  # too large for a float: refused below
     # bool is an int subclass, but true is not a percentage.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _parse_error(f"{_field_name(name, part, index)} must be a number, got {_value_excerpt(value)}")
+        raise _wrong(value, "a number", name, part, index)
     try:
         result = float(value)
     except OverflowError:
         result = math.inf
     if not _isfinite(result):
-        raise _parse_error(f"{_field_name(name, part, index)} must be a finite number, got {_value_excerpt(value)}")
+        raise parse_error(f"{_field_name(name, part, index)}: number out of range")
     return result
 
 
 def _optional_str(value: Any, name: str, part: str = "", index: int | None = None) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    raise _parse_error(f"{_field_name(name, part, index)} must be a string or null, got {_value_excerpt(value)}")
+    raise _wrong(value, "a string or null", name, part, index)
 
 
 def _optional_bool(value: Any, name: str, part: str = "", index: int | None = None) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
-    raise _parse_error(f"{_field_name(name, part, index)} must be true, false or null, got {_value_excerpt(value)}")
+    raise _wrong(value, "true, false or null", name, part, index)
 
 
 def _optional_object(value: Any, name: str, part: str = "", index: int | None = None) -> Mapping[str, Any] | None:
     if value is None or type(value) is dict or isinstance(value, Mapping):
         return value
-    raise _parse_error(f"{_field_name(name, part, index)} must be an object or null, got {_value_excerpt(value)}")
+    raise _wrong(value, "an object or null", name, part, index)
 
 
 def _timestamp(value: Any, name: str, part: str = "", index: int | None = None) -> datetime | None:
@@ -150,12 +175,12 @@ def _timestamp(value: Any, name: str, part: str = "", index: int | None = None) 
         try:
             return pace.parse_timestamp(value)
         except ValueError:
-            problem = f"{_field_name(name, part, index)} is not an ISO 8601 timestamp: {_value_excerpt(value)}"
+            error = parse_error(f"{_field_name(name, part, index)}: not an ISO 8601 timestamp")
     elif value is None:
         return None
     else:
-        problem = f"{_field_name(name, part, index)} must be a timestamp string or null, got {_value_excerpt(value)}"
-    raise _parse_error(problem)  # outside the except block, so the ValueError is not chained
+        error = _wrong(value, "a timestamp string or null", name, part, index)
+    raise error  # outside the except block, so the ValueError is not chained
 
 
 def _plain_copy(value: Any) -> Any:
@@ -304,10 +329,13 @@ class UsageData:
     """The whole usage response. Build it with :meth:`from_json` or :meth:`from_dict`.
 
     ``windows`` maps every window-shaped top-level key (the five attributes' keys included) to
-    its period; ``raw`` is the body as parsed. Both are read-only mappings. ``to_dict`` returns a
-    copy of ``raw``, so ``from_dict(x.to_dict()) == x`` for every parsed ``x``. Equality compares
-    every field; the hash leaves out ``windows`` and ``raw`` (mappings are unhashable), which keeps
-    equal objects' hashes equal. ``raw`` is left out of the ``repr`` as it repeats the rest.
+    its period; ``raw`` is the body as parsed. Both are read-only mappings. ``problems`` holds one
+    line per part of the body left out or read as null because it was not what the field holds
+    (see the module docstring); it is empty for a clean body. ``to_dict`` returns a copy of
+    ``raw``, from which parsing finds the same problems again, so ``from_dict(x.to_dict()) == x``
+    for every parsed ``x``. Equality compares every field; the hash leaves out ``windows`` and
+    ``raw`` (mappings are unhashable), which keeps equal objects' hashes equal. ``raw`` is left
+    out of the ``repr`` as it repeats the rest.
     """
 
     five_hour: UsagePeriod | None
@@ -319,29 +347,32 @@ class UsageData:
     limits: tuple[Limit, ...]
     windows: Mapping[str, UsagePeriod] = field(hash=False)
     raw: Mapping[str, Any] = field(hash=False, repr=False)
+    problems: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Private copies, so neither the caller's objects nor ours can change the other.
         object.__setattr__(self, "limits", tuple(self.limits))
         object.__setattr__(self, "windows", MappingProxyType(dict(self.windows)))
         object.__setattr__(self, "raw", MappingProxyType(_plain_copy(self.raw)))
+        object.__setattr__(self, "problems", tuple(self.problems))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # mappingproxy cannot be pickled; rebuild from plain dicts instead.
-        values = [getattr(self, f.name) for f in fields(self)]
-        values[-2:] = [dict(self.windows), dict(self.raw)]
-        return (type(self), tuple(values))
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(windows=dict(self.windows), raw=dict(self.raw))
+        return (type(self), tuple(values.values()))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> UsageData:
-        """Parse an already-decoded body; raise ``ParseError`` naming the field that is wrong."""
+    def from_dict(cls, data: Mapping[str, Any], *, strict: bool = False) -> UsageData:
+        """Parse an already-decoded body; ``strict`` raises ``ParseError`` at the first problem."""
         if not _is_mapping(data):
-            raise _parse_error(f"response body must be a JSON object, got {_value_excerpt(data)}")
-        return _parse_body(cls, data, False)
+            raise _wrong(data, "a JSON object", "response body")
+        return _parse_body(cls, data, False, strict)
 
     @classmethod
-    def from_json(cls, body: str | bytes) -> UsageData:
-        """Parse a response body (UTF-8 bytes or text); raise ``ParseError`` if it is not a usage object."""
+    def from_json(cls, body: str | bytes, *, strict: bool = False) -> UsageData:
+        """Parse a response body (UTF-8 bytes or text); raise ``ParseError`` if it is not JSON or
+        not a JSON object, and with ``strict`` at the first problem."""
         problem = None
         text = ""
         if isinstance(body, (bytes, bytearray, memoryview)):
@@ -368,10 +399,10 @@ class UsageData:
                 problem = f"response body is not usable JSON ({_shorten(str(exc))}): {_body_excerpt(text)}"
         # Raised outside the except blocks so no chained exception keeps the whole body.
         if problem is not None:
-            raise _parse_error(problem)
+            raise parse_error(problem)
         if type(data) is not dict:
             return cls.from_dict(data)  # raises, naming what the body is instead
-        return _parse_body(cls, data, True)
+        return _parse_body(cls, data, True, strict)
 
     def to_dict(self) -> dict[str, Any]:
         """The body as a JSON-ready dict (a deep copy of ``raw``; timestamps stay ISO 8601 strings)."""
@@ -424,14 +455,6 @@ def _load_json(text: str) -> Any:
     return _STRICT_DECODER.decode(text)  # everything else, and the wording of every other error
 
 
-def _optional_list(value: Any, name: str) -> list[Any] | tuple[Any, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, (list, tuple)):
-        return value
-    raise _parse_error(f"{name} must be a list or null, got {_value_excerpt(value)}")
-
-
 # --- building the models --------------------------------------------------------------------
 #
 # Written for speed: a status line parses a body every few seconds, and the benchmark holds
@@ -464,6 +487,11 @@ def _unfrozen(cls: type) -> Any:
     The parsers fill one with plain attribute stores, then assign ``cls`` to its ``__class__``
     (allowed: the slots are the same). The frozen class's own ``__setattr__`` refuses stores, and
     its slots' setters (what ``__init__`` goes through) cost six times as much.
+
+    Kept because the parse benchmark needs it (measured for issue 14, ``benchmarks/run.py
+    --quick``, Python 3.11): with it, from_json costs 1.65x/1.70x json.loads (plain body/limits);
+    building with ``object.__new__`` and ``object.__setattr__`` instead, 2.14x/2.17x; with the
+    constructors, 2.7x. The goal is 2x.
     """
     return type(f"_Unfrozen{cls.__name__}", (), {"__slots__": cls.__dict__["__slots__"]})
 
@@ -474,30 +502,43 @@ _UnfrozenLimit = _unfrozen(Limit)
 _UnfrozenUsageData = _unfrozen(UsageData)
 
 
-def _parse_body(cls: type[UsageData], data: Mapping[str, Any], owned: bool) -> UsageData:
+def _parse_body(cls: type[UsageData], data: Mapping[str, Any], owned: bool, strict: bool) -> UsageData:
     """``data`` as ``cls``. ``owned``: ``data`` is a dict nobody else holds (fresh from JSON), so
     ``raw`` wraps it instead of copying it."""
+    problems: list[str] | None = None if strict else []
     windows: dict[str, UsagePeriod] = {}
+    # try costs nothing until something is raised, so the per-entry tolerance is free for a clean body.
     for key, value in data.items():
         if value is None:
-            continue  # neither a window nor an error; a missing known window is None anyway
+            continue  # neither a window nor a problem; a missing known window is None anyway
         if key in _KNOWN_WINDOWS:
-            windows[key] = _parse_period(value, key)  # type: ignore[assignment]  # value is not None
+            try:
+                windows[key] = _parse_period(value, key)
+            except ParseError as error:
+                _note(error, problems)
         elif key not in _NOT_WINDOWS and isinstance(key, str) and _is_mapping(value) and "utilization" in value:
             try:
-                windows[key] = _parse_period(value, key)  # type: ignore[assignment]
+                windows[key] = _parse_period(value, key)
             except ParseError:
-                pass  # an unknown key never fails the parse; it stays in raw
+                pass  # an unknown key is never a problem; it stays in raw
     get = data.get
+    extra_usage = _parse_extra_usage(get("extra_usage"), problems)
     entries = get("limits")
-    if entries is not None and type(entries) is not list:
-        entries = _optional_list(entries, "limits")
-    extra_usage = _parse_extra_usage(get("extra_usage"))
-    limits = tuple(map(_parse_limit, entries, range(len(entries)))) if entries else ()
+    if entries is not None and not isinstance(entries, (list, tuple)):
+        _note(_wrong(entries, "a list or null", "limits"), problems)
+        entries = None
+    limits: list[Limit] = []
+    if entries:
+        for index, entry in enumerate(entries):
+            try:
+                limits.append(_parse_limit(entry, index))
+            except ParseError as error:
+                _note(error, problems)
     five_hour, seven_day, seven_day_sonnet, seven_day_opus, seven_day_oauth_apps = map(windows.get, _WINDOW_FIELDS)
+    found = tuple(problems) if problems else ()
     if cls is not UsageData:  # a subclass may add work to __init__
         return cls(five_hour, seven_day, seven_day_sonnet, seven_day_opus, seven_day_oauth_apps, extra_usage,
-                   limits, windows, data)
+                   tuple(limits), windows, data, found)
     usage = _UnfrozenUsageData()
     usage.five_hour = five_hour
     usage.seven_day = seven_day
@@ -505,22 +546,23 @@ def _parse_body(cls: type[UsageData], data: Mapping[str, Any], owned: bool) -> U
     usage.seven_day_opus = seven_day_opus
     usage.seven_day_oauth_apps = seven_day_oauth_apps
     usage.extra_usage = extra_usage
-    usage.limits = limits
+    usage.limits = tuple(limits)
     usage.windows = MappingProxyType(windows)
     usage.raw = MappingProxyType(data if owned else _plain_copy(data))
+    usage.problems = found
     usage.__class__ = UsageData
     built: UsageData = usage
     return built
 
 
-def _parse_period(value: Any, name: str) -> UsagePeriod | None:
-    window = value if type(value) is dict else _optional_object(value, name)
-    if window is None:
-        return None
+def _parse_period(value: Any, name: str) -> UsagePeriod:
+    if type(value) is not dict and not _is_mapping(value):  # never null: the caller skips null windows
+        raise _wrong(value, "an object or null", name)
+    window: Mapping[str, Any] = value
     utilization = window.get("utilization")
     if type(utilization) is not float or not _isfinite(utilization):
         if utilization is None and "utilization" not in window:
-            raise _parse_error(f"{name}.utilization is missing")
+            raise parse_error(f"{name}.utilization: missing")
         utilization = _number(utilization, name, ".utilization")
     resets_at = window.get("resets_at")
     if resets_at is not None:
@@ -534,29 +576,41 @@ def _parse_period(value: Any, name: str) -> UsagePeriod | None:
     return built
 
 
-def _parse_extra_usage(value: Any) -> ExtraUsage | None:
-    extra = value if type(value) is dict else _optional_object(value, "extra_usage")
+_Checked = TypeVar("_Checked")
+
+
+def _lenient(check: Callable[[Any, str], _Checked], value: Any, name: str, problems: list[str] | None) -> _Checked | None:
+    """``check(value, name)``, or ``None`` (a field read as null) when it finds a problem."""
+    try:
+        return check(value, name)
+    except ParseError as error:
+        _note(error, problems)
+        return None
+
+
+def _parse_extra_usage(value: Any, problems: list[str] | None) -> ExtraUsage | None:
+    extra = value if type(value) is dict else _lenient(_optional_object, value, "extra_usage", problems)
     if extra is None:
         return None
     get = extra.get
     is_enabled = get("is_enabled")
     if type(is_enabled) is not bool:
-        is_enabled = bool(_optional_bool(is_enabled, "extra_usage.is_enabled"))
+        is_enabled = bool(_lenient(_optional_bool, is_enabled, "extra_usage.is_enabled", problems))
     monthly_limit = get("monthly_limit")
     if monthly_limit is not None:
-        monthly_limit = _number(monthly_limit, "extra_usage.monthly_limit")
+        monthly_limit = _lenient(_number, monthly_limit, "extra_usage.monthly_limit", problems)
     used_credits = get("used_credits")
     if used_credits is not None:
-        used_credits = _number(used_credits, "extra_usage.used_credits")
+        used_credits = _lenient(_number, used_credits, "extra_usage.used_credits", problems)
     utilization = get("utilization")
     if utilization is not None:
-        utilization = _number(utilization, "extra_usage.utilization")
+        utilization = _lenient(_number, utilization, "extra_usage.utilization", problems)
     currency = get("currency")
     if currency is not None and type(currency) is not str:
-        currency = _optional_str(currency, "extra_usage.currency")
+        currency = _lenient(_optional_str, currency, "extra_usage.currency", problems)
     disabled_reason = get("disabled_reason")
     if disabled_reason is not None and type(disabled_reason) is not str:
-        disabled_reason = _optional_str(disabled_reason, "extra_usage.disabled_reason")
+        disabled_reason = _lenient(_optional_str, disabled_reason, "extra_usage.disabled_reason", problems)
     extra_usage = _UnfrozenExtraUsage()
     extra_usage.is_enabled = is_enabled
     extra_usage.monthly_limit = monthly_limit
@@ -571,14 +625,16 @@ def _parse_extra_usage(value: Any) -> ExtraUsage | None:
 
 def _parse_limit(value: Any, index: int) -> Limit:
     if type(value) is not dict and not _is_mapping(value):
-        raise _parse_error(f"limits[{index}] must be an object, got {_value_excerpt(value)}")
+        raise _wrong(value, "an object", "limits", "", index)
     get = value.get
     kind = get("kind")
     if type(kind) is not str and not isinstance(kind, str):
-        raise _parse_error(f"limits[{index}].kind must be a string, got {_value_excerpt(kind)}")
+        if kind is None and "kind" not in value:
+            raise parse_error(f"limits[{index}].kind: missing")
+        raise _wrong(kind, "a string", "limits", ".kind", index)
     percent = get("percent")
     if percent is None and "percent" not in value:
-        raise _parse_error(f"limits[{index}].percent is missing")
+        raise parse_error(f"limits[{index}].percent: missing")
     scope = get("scope")
     model = None
     if scope is not None:

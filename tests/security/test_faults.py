@@ -169,7 +169,7 @@ TRANSPORT_MODES: list[tuple[str, Callable[[threading.Event], Answer | None], typ
     ("not HTTP at all", lambda _: raw_bytes(b"SSH-2.0-OpenSSH_9.2\r\n"), NetworkError),
     ("invalid JSON", lambda _: respond(200, b'{"five_hour": {"utilization": 4'), ParseError),
     ("JSON of the wrong shape (array)", lambda _: respond(200, b"[1, 2, 3]"), ParseError),
-    ("JSON of the wrong shape (utilization a string)", lambda _: respond(200, b'{"five_hour": {"utilization": "high", "resets_at": null}}'), ParseError),
+    ("JSON of the wrong shape (a string)", lambda _: respond(200, b'"five_hour"'), ParseError),
     ("HTML with status 200", lambda _: respond(200, b"<!doctype html><title>Sign in</title>", content_type="text/html"), ParseError),
 ]
 

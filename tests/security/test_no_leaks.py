@@ -153,10 +153,25 @@ ECHOES: list[tuple[str, Answer]] = [
 def test_echoed_token_does_not_reach_the_error(
     name: str, answer: Answer, https_server: LoopbackServer, environ: dict[str, str], ca_file: str
 ) -> None:
-    """A server that echoes the token back cannot get it (or a piece of it) into the error's text, args, chain or pickle."""
+    """A server that echoes the token back cannot get it (or a piece of it) into the error's text, args, chain or pickle.
+
+    strict=True, so that a field holding the token is an error too (tolerant parsing: the next test)."""
     https_server.answer = answer
-    error = failure_of(https_server.url, ca_file, environ=environ)
+    error = failure_of(https_server.url, ca_file, environ=environ, strict=True)
     assert [] == echo_places(error)
+
+
+FIELD_ECHOES = [(name, answer) for name, answer in ECHOES if name.startswith("200, token as")]
+
+
+@pytest.mark.parametrize(("name", "answer"), FIELD_ECHOES, ids=[e[0] for e in FIELD_ECHOES])
+def test_echoed_token_does_not_reach_the_problems(
+    name: str, answer: Answer, https_server: LoopbackServer, environ: dict[str, str], ca_file: str
+) -> None:
+    """Parsed tolerantly, a field holding the echoed token is a problem whose line holds no piece of it."""
+    https_server.answer = answer
+    problems = get_usage(api_url=https_server.url, verify=ca_file, environ=environ).problems
+    assert (1, []) == (len(problems), [line for line in problems if holds_secret(line)])
 
 
 def echo_places(error: ClaudeUsageError) -> list[str]:
@@ -426,7 +441,7 @@ def test_exceptions_summary(
         walked += 1
     for _, answer in ECHOES:
         https_server.answer = answer
-        error = failure_of(https_server.url, ca_file, environ=environ)
+        error = failure_of(https_server.url, ca_file, environ=environ, strict=True)
         leaking += [type(error).__name__] if echo_places(error) else []
         walked += 1
     record(

@@ -1,13 +1,16 @@
 """Item 6 (Python side): UsageData.from_json on hostile input raises ParseError or returns data, nothing else.
 
 Four generators: arbitrary bytes, arbitrary text, realistic bodies mutated byte-wise, and JSON documents built
-from the real keys with values of every type (which reach the typed parsing behind json.loads).
+from the real keys with values of every type (which reach the typed parsing behind json.loads). Each input is
+parsed in both modes: tolerant (the default) raises nothing but ParseError, and nothing at all for a JSON
+object; strict raises only ParseError, and exactly when tolerant parsing lists a problem (the first one).
 ``CLAUDE_USAGE_FUZZ_EXAMPLES`` sets the examples per generator (default 1000).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,7 +28,7 @@ FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_c
 BODIES = [path.read_bytes() for path in sorted(FIXTURES.glob("*.json"))]
 
 runs: Counter[str] = Counter()
-escaped: list[str] = []
+escaped: list[str] = []  # findings: an exception other than ParseError, or the modes disagreeing
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -34,19 +37,56 @@ def fuzzing_row() -> Iterator[None]:
     yield
     total = sum(runs.values())
     detail = ", ".join(f"{name} {count:,}" for name, count in sorted(runs.items()))
-    record("response parser: hypothesis fuzzing", f"{total:,} examples ({detail}), {len(escaped)} non-ParseError", "0 non-ParseError", total > 0 and not escaped)
+    record("response parser: hypothesis fuzzing", f"{total:,} examples ({detail}) in both modes, {len(escaped)} findings", "0 findings", total > 0 and not escaped)
+
+
+def finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("out of range")
+    return value
+
+
+def refuse(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def is_json_object(body: bytes | str) -> bool:
+    """A JSON object as RFC 8259 exchanges it (UTF-8, one BOM allowed), numbers within a float's range."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        document = json.loads(text.removeprefix("\ufeff"), parse_constant=refuse, parse_float=finite)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(document, dict)
 
 
 def parse(body: bytes | str, generator: str) -> None:
-    """Parse one input; anything but ParseError escaping is recorded, then re-raised."""
+    """Parse one input in both modes; anything but ParseError escaping is recorded, then re-raised, and
+    so is a ParseError from a JSON object in tolerant mode, or a strict outcome that disagrees with it."""
     runs[generator] += 1
+    tolerant: UsageData | ParseError
     try:
-        UsageData.from_json(body)
-    except ParseError:
-        pass
+        try:
+            tolerant = UsageData.from_json(body)
+        except ParseError as error:
+            tolerant = error
+        try:
+            strict: UsageData | str = UsageData.from_json(body, strict=True)
+        except ParseError as error:
+            strict = error.message
     except BaseException as exc:
         escaped.append(f"{generator}: {type(exc).__name__}: {exc!s:.200}")
         raise
+    if isinstance(tolerant, ParseError):
+        expected: UsageData | str = tolerant.message
+        if is_json_object(body):
+            escaped.append(f"{generator}: tolerant ParseError for a JSON object: {tolerant.message:.200}")
+    else:
+        expected = tolerant.problems[0] if tolerant.problems else tolerant
+    if expected != strict:
+        escaped.append(f"{generator}: strict gave {strict!r:.200}, tolerant {expected!r:.200}")
+    assert [] == escaped
 
 
 @st.composite
