@@ -7,6 +7,7 @@ package, or serving the command from its cache, stays cheap.
 from __future__ import annotations
 
 from claude_usage import errors as _errors
+from claude_usage._typing import TYPE_CHECKING
 from claude_usage.errors import *  # noqa: F403  (errors are cheap to import and always wanted)
 
 __version__ = "0.2.0"
@@ -27,8 +28,6 @@ _EXPORTS = {
 }
 __all__ = ["__version__", *sorted(_EXPORTS), *_errors.__all__]
 
-# Not typing.TYPE_CHECKING: importing typing would cost the command's cache hit ~10 ms.
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
