@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import email.utils
 import json
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
-from datetime import timezone
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
 
 from claude_usage import __version__
 from claude_usage._endpoint import DEFAULT_API_URL, resolve_api_url
+from claude_usage._typing import TYPE_CHECKING
 from claude_usage.credentials import CredentialSource, locate_credentials, open_credentials
 from claude_usage.errors import (
     ConfigurationError,
@@ -23,14 +19,22 @@ from claude_usage.errors import (
     ServerError,
     UnauthorizedError,
     UnexpectedStatusError,
+    WaitTimeoutError,
     redact_secrets,
 )
-from claude_usage.models import UsageData
 
+# Import-light (models, typing and the HTTP stack load on use): the command's cache hit goes
+# through UsageClient, and each of those costs more than the rest of its work.
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from types import TracebackType
+    from typing import Any
+
     from claude_usage._http import Reply, Transport
     from claude_usage._native import CredentialInfo
     from claude_usage.cache import CacheResult, Fetched, UsageCache
+    from claude_usage.models import UsageData
+    from claude_usage.windows import Verdict
 
 __all__ = ["DEFAULT_API_URL", "UsageClient", "get_usage"]  # DEFAULT_API_URL: re-exported
 
@@ -51,6 +55,7 @@ class UsageClient:
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         cache: UsageCache | bool | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self.api_url = resolve_api_url(api_url, self._environ)
@@ -63,6 +68,7 @@ class UsageClient:
         self._verify = verify
         self._keychain = keychain
         self._clock = clock
+        self._sleep = sleep
         self._transport: Transport | None = None
         self.credential_info: CredentialInfo | None = None
         """What the last credentials read said about the plan (no secrets)."""
@@ -85,17 +91,81 @@ class UsageClient:
             if max_age is not None:
                 raise ConfigurationError("max_age needs a cache: pass cache=True to UsageClient")
             return self._fetch().usage
-        from claude_usage.cache import DEFAULT_MAX_AGE, cache_key
+        return self.get_result(max_age=max_age).usage_or_raise()
 
+    def get_result(
+        self,
+        *,
+        max_age: float | None = None,
+        force: bool = False,
+        ignore_block: bool = False,
+        decode: bool = True,
+    ) -> CacheResult:
+        """Usage through the cache, as a :class:`~claude_usage.cache.CacheResult` (never raises a
+        request's error: it is ``result.error``, beside older data when there is some).
+
+        ``force`` sends a request even when the cache is fresh, but not during a recorded
+        rate-limit block unless ``ignore_block`` (use sparingly: it spends the shared budget).
+        ``decode=False`` leaves cached data in its ``to_dict()`` form (``result.data``) until
+        ``result.usage`` is read, so a caller that only prints JSON never loads the models.
+        Without a cache (``cache=None``), every call sends a request.
+        """
+        from claude_usage.cache import DEFAULT_MAX_AGE, UsageCache, cache_key
+
+        cache = self._cache or UsageCache(None, clock=self._clock)
         source = self.credential_source()
-        self.cache_result = self._cache.get(
+        self.cache_result = cache.get(
             cache_key(source.key, self.api_url),
             source.key,
             self._fetch,
             max_age=DEFAULT_MAX_AGE if max_age is None else max_age,
+            force=force,
+            ignore_block=ignore_block,
             wait=self.timeout + 5.0,
+            decode=decode,
         )
-        return self.cache_result.usage_or_raise()
+        return self.cache_result
+
+    def wait_until_under(
+        self,
+        maxima: Iterable[tuple[str, float]],
+        *,
+        timeout: float | None = None,
+        max_age: float | None = None,
+        margin: float = 60.0,
+        on_wait: Callable[[list[Verdict], float], None] | None = None,
+    ) -> CacheResult:
+        """Block until every ``(window, percent)`` holds (see :func:`claude_usage.windows.evaluate`).
+
+        While a window is over, it sleeps until the earliest such window resets plus ``margin``
+        seconds (usage only drops at a reset), and never re-checks sooner than ``max_age``
+        (default 180): every check goes through the cache, so waiting costs the rate budget no
+        more than one status line does. ``on_wait(over, seconds)`` is called before each sleep.
+        Raises :class:`WaitTimeoutError` once ``timeout`` seconds have passed, and the error of
+        a failed request when there is no data to judge.
+        """
+        from claude_usage.cache import DEFAULT_MAX_AGE
+        from claude_usage.windows import evaluate
+
+        conditions = list(maxima)
+        interval = DEFAULT_MAX_AGE if max_age is None else max_age
+        deadline = None if timeout is None else self._clock() + timeout
+        while True:
+            result = self.get_result(max_age=interval)
+            over = [verdict for verdict in evaluate(result.usage_or_raise(), conditions) if verdict.over]
+            if not over:
+                return result
+            now = self._clock()
+            resets = [verdict.resets_at.timestamp() for verdict in over if verdict.resets_at is not None]
+            pause = max(interval, min(resets) + margin - now) if resets else interval
+            if deadline is not None and now + pause > deadline:
+                if deadline > now:
+                    self._sleep(deadline - now)
+                names = ", ".join(f"{verdict.key} at {verdict.utilization:g}%" for verdict in over)
+                raise WaitTimeoutError(f"timed out after {timeout:g} s; still over: {names}")
+            if on_wait is not None:
+                on_wait(over, pause)
+            self._sleep(pause)
 
     def _fetch(self) -> Fetched:
         from claude_usage.cache import Fetched
@@ -161,6 +231,8 @@ def interpret_reply(reply: Reply, source: CredentialSource, *, now: float) -> Us
     """Map a reply to ``UsageData`` or the error its status means."""
     status = reply.status
     if status == 200:
+        from claude_usage.models import UsageData
+
         return UsageData.from_json(reply.body)
     detail = _server_message(reply.body)
     said = f": {detail}" if detail else ""
@@ -194,6 +266,9 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils
+    from datetime import timezone
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
