@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 from claude_usage import KeychainInteractionRequiredError, UsageData, cli, client
+from claude_usage.cli import arguments
+from claude_usage.cli.render import human_duration
 from claude_usage.errors import ClaudeUsageError
 from conftest import SECRETS, credential_document, fixture_body, write_credentials
 from loopback_server import LoopbackServer, reset_before_headers, respond
@@ -645,8 +647,16 @@ def test_values_after_equals_signs_and_abbreviated_options(command_env: dict[str
 def test_help_lists_every_option(command_env: dict[str, str]) -> None:
     """--help names each option with its help text, then the examples."""
     _, help_text, _ = invoke(["-h"], command_env)
-    expected = [f"  {flag}" for flag, _, _ in cli._OPTIONS] + ["  -h, --help"]
+    expected = [f"  {option.flag}" for option in arguments.COMMANDS[""][2]] + ["  -h, --help"]
     assert [] == [line for line in expected if line not in help_text]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"), [(0, "<1m"), (59, "<1m"), (60, "1m"), (8040, "2h 14m"), (273600, "3d 4h"), (-5, "<1m")]
+)
+def test_human_duration(seconds: float, expected: str) -> None:
+    """Durations read like "2h 14m" and "3d 4h"."""
+    assert expected == human_duration(seconds)
 
 
 # -- the cache hit's cost ----------------------------------------------------------------------

@@ -41,9 +41,8 @@ from claude_usage.errors import (
     UnauthorizedError,
     UnexpectedStatusError,
 )
+from claude_usage._typing import TYPE_CHECKING
 
-# Not typing.TYPE_CHECKING: see the module docstring.
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
@@ -607,17 +606,12 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def human_duration(seconds: float) -> str:
-    """``"3d 4h"``, ``"2h 14m"``, ``"14m"`` or ``"<1m"`` (rounded down)."""
-    total = int(max(0.0, seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m" if minutes else "<1m"
+def _clock_time(seconds: float) -> str:
+    """``09:46:05 UTC``: blocks last at most a day, so the time of day names the moment.
+
+    A clock time rather than a duration: durations for people are the rendering layer's to word.
+    """
+    return time.strftime("%H:%M:%S UTC", time.gmtime(seconds))
 
 
 def _blocked_error(entry: _Entry, now: float) -> ClaudeUsageError:
@@ -625,12 +619,12 @@ def _blocked_error(entry: _Entry, now: float) -> ClaudeUsageError:
     assert entry.blocked_until is not None
     remaining = entry.blocked_until - now
     failure = entry.last_error
-    wait = human_duration(remaining) if remaining >= 60 else f"{max(1, round(remaining))}s"
     if failure is None or failure.kind == RateLimitedError.kind:
         return RateLimitedError(
-            f"rate limited by the server; no request is sent for another {wait}", retry_after=remaining
+            f"rate limited by the server; no request is sent until {_clock_time(entry.blocked_until)}",
+            retry_after=remaining,
         )
-    return _recreate(failure, f"{failure.message} (recorded {human_duration(now - failure.at)} ago; next attempt in {wait})")
+    return _recreate(failure, f"{failure.message} (recorded at {_clock_time(failure.at)}; next attempt after {_clock_time(entry.blocked_until)})")
 
 
 def _error_classes() -> dict[str, type[ClaudeUsageError]]:

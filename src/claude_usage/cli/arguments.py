@@ -1,0 +1,343 @@
+"""The command line: one table of commands and options drives parsing, ``--help`` and the usage line.
+
+Hand-written rather than argparse, whose import and parser construction cost a cache hit more
+than all the rest of its work; it follows argparse's conventions (``--opt=value``, unambiguous
+prefixes, ``-h``, its error wording) so the command reads like any other.
+"""
+
+from __future__ import annotations
+
+from claude_usage import __version__
+from claude_usage._typing import TYPE_CHECKING
+from claude_usage.errors import EXIT_OK
+from claude_usage.windows import WINDOWS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any, TextIO
+
+PROG = "claude-usage"
+_COLORS = ("auto", "always", "never")
+
+
+class Exit(Exception):
+    """``--help`` or ``--version`` was answered: exit with ``status``."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class UsageError(Exception):
+    """A command-line mistake (exit status 2); ``usage`` is the usage line to print above it."""
+
+    def __init__(self, message: str, usage: str = "") -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+def _seconds(minimum: float) -> Callable[[str], float]:
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"not a number of seconds: {text!r}") from None
+        # NaN fails every comparison, so it is refused with the infinities.
+        if not (minimum <= value < float("inf")):
+            raise ValueError(f"must be a finite number of seconds >= {minimum:g}: {text!r}")
+        return value
+
+    return convert
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"not a percentage: {text!r}") from None
+    if not (0.0 <= value < float("inf")):
+        raise ValueError(f"must be a finite percentage >= 0: {text!r}")
+    return value
+
+
+def _limit(text: str) -> tuple[str, float]:
+    name, equals, percent = text.rpartition("=")
+    if not equals or not name:
+        raise ValueError(f"expected WINDOW=PERCENT (e.g. 5h=80), not {text!r}")
+    return name, _percent(percent.rstrip("%"))
+
+
+def _color(text: str) -> str:
+    if text not in _COLORS:
+        raise ValueError(f"invalid choice: {text!r} (choose from {', '.join(map(repr, _COLORS))})")
+    return text
+
+
+class Option:
+    """One row of the table. ``metavar`` ``None``: a switch. ``repeat``: each use adds to a list."""
+
+    __slots__ = ("flag", "metavar", "help", "convert", "default", "repeat", "required", "group")
+
+    def __init__(
+        self,
+        flag: str,
+        metavar: str | None,
+        help: str,
+        convert: Callable[[str], Any] = str,
+        default: Any = None,
+        *,
+        repeat: bool = False,
+        required: bool = False,
+        group: str = "",
+    ) -> None:
+        self.flag = flag
+        self.metavar = metavar
+        self.help = help
+        self.convert = convert
+        self.default = False if metavar is None else default
+        self.repeat = repeat
+        self.required = required
+        self.group = group  # options sharing a group are mutually exclusive
+
+    @property
+    def dest(self) -> str:
+        return self.flag[2:].replace("-", "_")
+
+
+_JSON = Option("--json", None, "print one JSON document (schema in the README)", group="view")
+_MAX_AGE = Option("--max-age", "SECONDS", "serve cached data younger than this (default 180)", _seconds(0.0))
+_NO_CACHE = Option("--no-cache", None, "send a request now (unless rate-limited)")
+_FORCE = Option("--force", None, "send a request now, even during a rate-limit block")
+_REQUEST_TIMEOUT = Option("--timeout", "SECONDS", "request deadline (default 10)", _seconds(0.001), 10.0)
+_MAX = Option(
+    "--max", "WINDOW=PERCENT", "a limit, e.g. 5h=80 (repeatable; windows below)", _limit, repeat=True, required=True
+)
+_VERSION = Option("--version", None, "show program's version number and exit")
+
+#: Command name ("" for the default view) -> (one-line summary, description, options).
+COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
+    "": (
+        "show usage (the default)",
+        "Show how much of your Claude plan you have used (5-hour and 7-day windows,\n"
+        "per-model limits, extra usage, pace), from Claude Code's stored login.",
+        (
+            _JSON,
+            Option("--format", "TEMPLATE", "print a one-line template with {field}s (listed below)", group="view"),
+            Option("--statusline", None, "print a short line for a status bar", group="view"),
+            _MAX_AGE,
+            _NO_CACHE,
+            _FORCE,
+            Option("--strict", None, "fail instead of showing stale data"),
+            _REQUEST_TIMEOUT,
+            Option("--color", "{auto,always,never}", "colour output (auto: terminal and no NO_COLOR)", _color, "auto"),
+            _VERSION,
+        ),
+    ),
+    "check": (
+        "exit 20 when a window is over its limit",
+        "Exit 0 when every named window is at or under its limit, 20 when one is over\n"
+        "(stderr says which, by how much, and when it resets). For scripts and agents.",
+        (
+            _MAX,
+            _JSON,
+            Option("--strict", None, "fail on stale data, and on a window the server did not report"),
+            _MAX_AGE,
+            _NO_CACHE,
+            _REQUEST_TIMEOUT,
+        ),
+    ),
+    "wait": (
+        "block until every window is at or under its limit",
+        "Block until every named window is at or under its limit, then exit 0; exit 24 when\n"
+        "--timeout passes first. Sleeps until the window resets, checking through the cache.",
+        (
+            _MAX,
+            Option("--timeout", "SECONDS", "give up after this long (default: never)", _seconds(0.0)),
+            _MAX_AGE,
+        ),
+    ),
+}
+
+_WINDOW_NAMES = ", ".join(alias or key for key, _label, alias, _hours in WINDOWS[:2])
+_WINDOW_KEYS = ", ".join(key for key, _label, _alias, _hours in WINDOWS)
+EPILOGS = {
+    "": f"""\
+examples:
+  {PROG}                      bars, percentages, reset times and pace
+  {PROG} --json | jq .five_hour.utilization
+  {PROG} --statusline         a short line for Claude Code's status line or tmux
+  {PROG} --format '5h {{five_hour}}% ({{five_hour_reset}}) 7d {{seven_day}}%'
+  {PROG} --no-cache           ask the server now (still honours a rate-limit block)
+  {PROG} check --max 5h=80    exit 20 when the 5-hour window is over 80%
+  {PROG} wait --max 5h=80     block until it is at or under 80%
+
+Results are cached for --max-age seconds in $CLAUDE_USAGE_CACHE_DIR, else
+$XDG_CACHE_HOME/claude-usage, else ~/.cache/claude-usage, shared by all processes.
+
+--format fields, W being {_WINDOW_KEYS}:
+  {{W}} {{W_reset}} {{W_elapsed}} {{W_pace}} {{W_bar}}
+  {{extra_used}} {{extra_limit}} {{extra_percent}} {{plan}} {{stale}} {{age}} {{fetched_at}}
+
+exit codes: 0 ok, 1 other error, 2 usage, 3 not logged in, 4 expired, 5 insufficient
+scope, 6 unauthorized, 7 forbidden, 8 rate limited, 9 network, 10 server, 11 parse,
+12 credential file unreadable, 13 keychain, 14 configuration, 20 over a limit (check),
+24 timed out (wait)
+""",
+    "check": f"""\
+windows: {_WINDOW_NAMES} (aliases), {_WINDOW_KEYS},
+or a per-model limit by its name (as in the default view).
+
+examples:
+  {PROG} check --max 5h=80 --max 7d=90 && run-the-batch
+  {PROG} check --max 5h=80 --json
+""",
+    "wait": f"""\
+windows: {_WINDOW_NAMES} (aliases), {_WINDOW_KEYS},
+or a per-model limit by its name (as in the default view).
+
+examples:
+  {PROG} wait --max 5h=80 && run-the-next-task
+  {PROG} wait --max 5h=50 --max 7d=90 --timeout 7200
+""",
+}
+
+
+class Arguments:
+    """The parsed command line: ``command`` and one attribute per option of that command."""
+
+    command: str
+    json: bool
+    format: str | None
+    statusline: bool
+    max_age: float | None
+    no_cache: bool
+    force: bool
+    strict: bool
+    timeout: float | None
+    color: str
+    max: list[tuple[str, float]]
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        for option in COMMANDS[command][2]:
+            setattr(self, option.dest, [] if option.repeat else option.default)
+
+
+def _invocation(option: Option) -> str:
+    return option.flag if option.metavar is None else f"{option.flag} {option.metavar}"
+
+
+def usage_line(command: str) -> str:
+    """``usage: claude-usage [-h] ...``, wrapped as argparse wraps it."""
+    prog = f"{PROG} {command}".rstrip()
+    parts = ["[-h]"]
+    options = COMMANDS[command][2]
+    grouped: set[str] = set()
+    for option in options:
+        if option.group:
+            if option.group not in grouped:
+                grouped.add(option.group)
+                members = [_invocation(other) for other in options if other.group == option.group]
+                parts.append(f"[{' | '.join(members)}]")
+        else:
+            parts.append(_invocation(option) if option.required else f"[{_invocation(option)}]")
+    if not command:
+        parts.append("[COMMAND ...]")
+    head = f"usage: {prog} "
+    lines, line = [], head
+    for part in parts:
+        if len(line) + len(part) > 80 and line.strip() != head.strip():
+            lines.append(line.rstrip())
+            line = " " * len(head)
+        line += part + " "
+    lines.append(line.rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def help_text(command: str) -> str:
+    _summary, description, options = COMMANDS[command]
+    lines = [usage_line(command), description, ""]
+    if not command:
+        lines.append("commands (`COMMAND --help` for each):")
+        lines.extend(f"  {name:<22}{summary}" for name, (summary, _, _) in COMMANDS.items() if name)
+        lines.append("")
+    lines.append("options:")
+    for invocation, text in (("-h, --help", "show this help message and exit"), *((_invocation(o), o.help) for o in options)):
+        if len(invocation) <= 20:
+            lines.append(f"  {invocation:<22}{text}")
+        else:  # too long to share a line with its help, as argparse lays it out
+            lines.extend((f"  {invocation}", f"{'':24}{text}"))
+    return "\n".join(lines) + "\n\n" + EPILOGS[command]
+
+
+def _option_named(flag: str, options: Sequence[Option]) -> Option | None:
+    """The option ``flag`` names, exactly or as an unambiguous prefix (as argparse allows); ``None``: --help."""
+    if flag in ("-h", "--help"):
+        return None
+    flags = [option.flag for option in options] + ["--help"]
+    matches = [flag] if flag in flags else [known for known in flags if flag.startswith("--") and len(flag) > 2 and known.startswith(flag)]
+    if len(matches) > 1:
+        raise ValueError(f"ambiguous option: {flag} could match {', '.join(matches)}")
+    if not matches:
+        raise ValueError(f"unrecognized arguments: {flag}")
+    return next((option for option in options if option.flag == matches[0]), None)
+
+
+def _is_negative_number(text: str) -> bool:
+    try:
+        return text.startswith("-") and float(text) < 0
+    except ValueError:
+        return False
+
+
+def parse(argv: Sequence[str], out: TextIO) -> Arguments:
+    """The command line as ``Arguments``; --help and --version print and raise ``Exit(0)``."""
+    command = argv[0] if argv and argv[0] in COMMANDS and argv[0] else ""
+    try:
+        return _parse(command, argv[1:] if command else argv, out)
+    except ValueError as problem:
+        raise UsageError(str(problem), usage_line(command)) from None
+
+
+def _parse(command: str, argv: Sequence[str], out: TextIO) -> Arguments:
+    options = COMMANDS[command][2]
+    args = Arguments(command)
+    chosen: dict[str, str] = {}
+    seen: set[str] = set()
+    position = 0
+    while position < len(argv):
+        item = argv[position]
+        position += 1
+        written, has_value, value = item.partition("=") if item.startswith("--") else (item, "", "")
+        option = _option_named(written, options)
+        if option is None:
+            out.write(help_text(command))
+            raise Exit(EXIT_OK)
+        flag = option.flag
+        if option.metavar is None and has_value:
+            raise ValueError(f"argument {flag}: ignored explicit argument {value!r}")
+        if option is _VERSION:
+            out.write(f"{PROG} {__version__}\n")
+            raise Exit(EXIT_OK)
+        if option.metavar is not None and not has_value:
+            if position == len(argv) or (argv[position].startswith("-") and not _is_negative_number(argv[position])):
+                raise ValueError(f"argument {flag}: expected one argument")
+            value = argv[position]
+            position += 1
+        if option.group:
+            other = chosen.setdefault(option.group, flag)
+            if other != flag:
+                raise ValueError(f"argument {flag}: not allowed with argument {other}")
+        try:
+            converted = True if option.metavar is None else option.convert(value)
+        except ValueError as problem:
+            raise ValueError(f"argument {flag}: {problem}") from None
+        if option.repeat:
+            getattr(args, option.dest).append(converted)
+        else:
+            setattr(args, option.dest, converted)
+        seen.add(flag)
+    missing = [option.flag for option in options if option.required and option.flag not in seen]
+    if missing:
+        raise ValueError(f"the following arguments are required: {', '.join(missing)}")
+    return args
