@@ -673,3 +673,148 @@ def test_json_cache_hit_loads_nothing_heavy(command_env: dict[str, str]) -> None
     heavy = {"claude_usage.models", "dataclasses", "inspect", "typing", "argparse", "hashlib", "datetime", "shutil"}
     extra = imported_modules(done.stderr) - imported_modules(floor.stderr)
     assert (0, set(), 10) == (done.returncode, extra & heavy, json.loads(done.stdout)["age_seconds"])
+
+
+# -- check -------------------------------------------------------------------------------------
+
+
+def in_turn(*answers: Any) -> Any:
+    """An answer that plays ``answers`` one request after another, repeating the last."""
+    played: list[int] = []
+
+    def answer(conn: Any, request: Any) -> bool:
+        played.append(1)
+        return bool(answers[min(len(played), len(answers)) - 1](conn, request))
+
+    return answer
+
+
+def usage_body(five_hour: float, resets_at: str | None = "2026-03-02T11:00:00.521744+00:00") -> bytes:
+    body = json.loads(fixture_body("pro_max.json"))
+    body["five_hour"] = {"utilization": five_hour, "resets_at": resets_at}
+    return json.dumps(body).encode()
+
+
+def test_check_under_every_limit_exits_0_quietly(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """Every named window at or under its limit: exit 0, nothing printed; aliases and keys both work."""
+    assert ((0, "", ""), 1) == (invoke(["check", "--max", "5h=48", "--max", "seven_day=64.5"], command_env), https_server.request_count)
+
+
+def test_check_over_a_limit_exits_20_and_says_by_how_much_and_when_it_resets(command_env: dict[str, str]) -> None:
+    """stderr names the window, its use, the limit, the excess and the time to the reset."""
+    expected = (
+        20,
+        "",
+        "claude-usage: 5-hour (5h) is at 48%, over its limit of 40% by 8 points; resets in 2h 14m\n"
+        "claude-usage: 7-day (7d) is at 64%, over its limit of 50.5% by 13.5 points; resets in 3d 21h\n",
+    )
+    assert expected == invoke(["check", "--max", "5h=40", "--max=7d=50.5%", "--max", "seven_day_sonnet=2"], command_env)
+
+
+def test_check_json(command_env: dict[str, str]) -> None:
+    """--json: ok, and each window's verdict, with the cache's fields."""
+    status, out, _ = invoke(["check", "--max", "5h=40", "--max", "seven_day_opus=10", "--json"], command_env)
+    document = json.loads(out)
+    expected_windows = [
+        {"window": "five_hour", "name": "5h", "label": "5-hour", "max": 40.0, "utilization": 48.0, "reported": True, "over": True, "resets_at": "2026-03-02T11:00:00.521744+00:00"},
+        {"window": "seven_day_opus", "name": "seven_day_opus", "label": "7-day Opus", "max": 10.0, "utilization": None, "reported": False, "over": False, "resets_at": None},
+    ]
+    assert (20, False, expected_windows, 0, False) == (status, document["ok"], document["windows"], document["age_seconds"], document["stale"])
+
+
+def test_check_of_a_window_the_server_did_not_report(command_env: dict[str, str]) -> None:
+    """Neither over nor under: said on stderr, exit 0; --strict makes it a failure (20)."""
+    message = "claude-usage: 7-day Opus (seven_day_opus): not reported by the server, so neither over nor under\n"
+    assert [(0, "", message), (20, "", message)] == [
+        invoke(["check", "--max", "seven_day_opus=50", *strict], command_env) for strict in ([], ["--strict"])
+    ]
+
+
+def test_check_of_per_model_limits_by_display_name(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """A model's display name (any case) names its `limits` entry; a null flat key falls back to it."""
+    https_server.answer = respond(200, fixture_body("with_limits.json"))
+    env = {**command_env, "CLAUDE_USAGE_TEST_NOW": "1784040000"}  # 2026-07-14T14:40:00Z
+    results = [invoke(["check", "--max", limit], env)[:2] for limit in ("opus=50", "Opus=60", "seven_day_opus=50")]
+    assert [(20, ""), (0, ""), (20, "")] == results
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check"], "claude-usage: error: the following arguments are required: --max"),
+        (["check", "--max", "5h"], "claude-usage: error: argument --max: expected WINDOW=PERCENT (e.g. 5h=80), not '5h'"),
+        (["check", "--max", "5h=-1"], "claude-usage: error: argument --max: must be a finite percentage >= 0: '-1'"),
+        (["check", "--max", "5h=80", "--format", "x"], "claude-usage: error: unrecognized arguments: --format"),
+    ],
+)
+def test_check_command_line_mistakes_exit_2(command_env: dict[str, str], https_server: LoopbackServer, argv: list[str], message: str) -> None:
+    """Mistakes exit 2 under check's own usage line, before any request."""
+    status, out, err = invoke(argv, command_env)
+    assert (2, "", True, message, 0) == (
+        status, out, err.startswith("usage: claude-usage check [-h] --max WINDOW=PERCENT"), err.splitlines()[-1], https_server.request_count
+    )
+
+
+def test_check_of_an_unknown_window_is_a_usage_error(command_env: dict[str, str]) -> None:
+    """A name that is no window, alias or model in the data exits 2 and lists the known names."""
+    status, out, err = invoke(["check", "--max", "sevenday=50", "--json"], command_env)
+    assert (2, "UnknownWindow", True) == (status, json.loads(out)["error"]["kind"], err.startswith("claude-usage: unknown window 'sevenday'; known: 5h, 7d, five_hour"))
+
+
+def test_check_shares_the_cache_and_exits_with_the_error_of_a_failed_request(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """check is served from the cache the default view filled; with no data, a 401 exits 6."""
+    invoke([], command_env)
+    served = invoke(["check", "--max", "5h=90"], at(command_env, 60))[0]
+    https_server.answer = respond(401, b'{"type":"error","error":{"type":"authentication_error","message":"Invalid bearer token"}}')
+    failed = invoke(["check", "--max", "5h=90"], {**at(command_env, 60), "CLAUDE_USAGE_CACHE_DIR": command_env["CLAUDE_USAGE_CACHE_DIR"] + "-other"})[0]
+    assert (0, 6, 2) == (served, failed, https_server.request_count)
+
+
+def test_check_in_a_real_process(command_env: dict[str, str]) -> None:
+    """The installed command's exit status is the gate's."""
+    done = run(["check", "--max", "5h=40"], command_env)
+    assert (20, "") == (done.returncode, done.stdout)
+
+
+# -- wait --------------------------------------------------------------------------------------
+
+
+def test_wait_returns_at_once_when_under(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    assert ((0, "", ""), 1) == (invoke(["wait", "--max", "5h=50"], command_env), https_server.request_count)
+
+
+def test_wait_sleeps_until_the_reset_then_checks_again(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """Over at 48%: one sleep to 11:00 plus the margin (fake clock), one more request, exit 0."""
+    https_server.answer = in_turn(respond(200, usage_body(48.0)), respond(200, usage_body(3.0, "2026-03-02T16:00:00+00:00")))
+    err = Terminal()
+    status = cli.main(["wait", "--max", "5h=40"], environ=command_env, stdout=io.StringIO(), stderr=err)
+    expected_progress = (
+        "claude-usage: 5-hour (5h) is at 48%, over its limit of 40% by 8 points; resets in 2h 14m\n"
+        "claude-usage: waiting 2h 15m before checking again\n"
+    )
+    assert (0, expected_progress, 2) == (status, err.getvalue(), https_server.request_count)
+
+
+def test_wait_times_out_with_24(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """The reset is after the timeout: exit 24 once the timeout has passed, after one request."""
+    status, out, err = invoke(["wait", "--max", "5h=40", "--timeout", "600"], command_env)
+    assert (24, "", 1) == (status, out, https_server.request_count)
+    assert re.fullmatch(r"claude-usage: timed out after 600 s; still over: five_hour at 48% \(hint: .+\)\n", err)
+
+
+def test_wait_without_a_reset_time_rechecks_no_more_often_than_the_max_age(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """No reset time: a check every --max-age seconds (0, 180, ... 900 in 1000 s), through the cache."""
+    https_server.answer = respond(200, usage_body(48.0, None))
+    status = invoke(["wait", "--max", "5h=40", "--timeout", "1000"], command_env)[0]
+    assert (24, 6) == (status, https_server.request_count)
+
+
+def test_wait_as_a_library_call(command_env: dict[str, str], https_server: LoopbackServer, ca_file: str) -> None:
+    """UsageClient.wait_until_under with an injected clock and sleep: the same schedule."""
+    https_server.answer = in_turn(respond(200, usage_body(48.0)), respond(200, usage_body(3.0)))
+    now = [float(T0)]
+    with client.UsageClient(environ=command_env, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s), cache=True) as usage_client:
+        result = usage_client.wait_until_under([("5h", 40.0)])
+    # Slept once: from 08:46:00 to the reset at 11:00:00.52 plus the 60 s margin.
+    five_hour = result.usage_or_raise().five_hour
+    assert (3.0, 2, 2 * 3600 + 15 * 60) == (five_hour and five_hour.utilization, https_server.request_count, int(now[0] - T0))
