@@ -26,7 +26,7 @@ _EXPORTS = {
     "UsageCache": "claude_usage.cache",
     "CacheResult": "claude_usage.cache",
 }
-__all__ = ["__version__", *sorted(_EXPORTS), *_errors.__all__]
+__all__ = ["__version__", *sorted(_EXPORTS), *_errors.__all__]  # noqa: PLE0604  (lists of str)
 
 if TYPE_CHECKING:
     from typing import Any
