@@ -158,8 +158,11 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
     ),
 }
 
-_WINDOW_NAMES = ", ".join(alias or key for key, _label, alias, _hours in WINDOWS[:2])
 _WINDOW_KEYS = ", ".join(key for key, _label, _alias, _hours in WINDOWS)
+_WINDOW_NAMES = f"""\
+windows: the aliases {", ".join(alias for _key, _label, alias, _hours in WINDOWS if alias)}, the JSON keys
+  {_WINDOW_KEYS},
+  or a per-model limit by its name as the default view shows it (opus=50)"""
 EPILOGS = {
     "": f"""\
 examples:
@@ -174,7 +177,8 @@ examples:
 Results are cached for --max-age seconds in $CLAUDE_USAGE_CACHE_DIR, else
 $XDG_CACHE_HOME/claude-usage, else ~/.cache/claude-usage, shared by all processes.
 
---format fields, W being {_WINDOW_KEYS}:
+--format fields, W being one of
+  {_WINDOW_KEYS}:
   {{W}} {{W_reset}} {{W_elapsed}} {{W_pace}} {{W_bar}}
   {{extra_used}} {{extra_limit}} {{extra_percent}} {{plan}} {{stale}} {{age}} {{fetched_at}}
 
@@ -184,16 +188,14 @@ scope, 6 unauthorized, 7 forbidden, 8 rate limited, 9 network, 10 server, 11 par
 24 timed out (wait)
 """,
     "check": f"""\
-windows: {_WINDOW_NAMES} (aliases), {_WINDOW_KEYS},
-or a per-model limit by its name (as in the default view).
+{_WINDOW_NAMES}
 
 examples:
   {PROG} check --max 5h=80 --max 7d=90 && run-the-batch
   {PROG} check --max 5h=80 --json
 """,
     "wait": f"""\
-windows: {_WINDOW_NAMES} (aliases), {_WINDOW_KEYS},
-or a per-model limit by its name (as in the default view).
+{_WINDOW_NAMES}
 
 examples:
   {PROG} wait --max 5h=80 && run-the-next-task
@@ -241,8 +243,6 @@ def usage_line(command: str) -> str:
                 parts.append(f"[{' | '.join(members)}]")
         else:
             parts.append(_invocation(option) if option.required else f"[{_invocation(option)}]")
-    if not command:
-        parts.append("[COMMAND ...]")
     head = f"usage: {prog} "
     lines, line = [], head
     for part in parts:
@@ -251,6 +251,8 @@ def usage_line(command: str) -> str:
             line = " " * len(head)
         line += part + " "
     lines.append(line.rstrip())
+    if not command:
+        lines.append(f"       {PROG} {{{','.join(name for name in COMMANDS if name)}}} ...")
     return "\n".join(lines) + "\n"
 
 
