@@ -818,3 +818,82 @@ def test_wait_as_a_library_call(command_env: dict[str, str], https_server: Loopb
     # Slept once: from 08:46:00 to the reset at 11:00:00.52 plus the 60 s margin.
     five_hour = result.usage_or_raise().five_hour
     assert (3.0, 2, 2 * 3600 + 15 * 60) == (five_hour and five_hour.utilization, https_server.request_count, int(now[0] - T0))
+
+
+# -- doctor ------------------------------------------------------------------------------------
+
+
+def doctor(env: dict[str, str], *extra: str) -> tuple[int, dict[str, tuple[str, str | None]]]:
+    """doctor --json: (exit status, {step: (status, fix)})."""
+    status, out, _ = invoke(["doctor", "--json", *extra], env)
+    return status, {check["step"]: (check["status"], check["fix"]) for check in json.loads(out)["checks"]}
+
+
+def test_doctor_when_all_is_well(command_env: dict[str, str], home: Path) -> None:
+    """Every step ok (the test clock's variable is the one warning), and the text form says the same."""
+    status, checks = doctor(command_env)
+    warnings = {step: found for step, found in checks.items() if found[0] != "ok"}
+    expected = {"overrides": ("warning", "unset CLAUDE_USAGE_TEST_NOW (tests only)")}
+    text_status, text, _ = invoke(["doctor"], command_env)
+    assert (0, expected, 0, True) == (status, warnings, text_status, f"ok       credential file: {home}/.claude/.credentials.json, mode 0600" in text)
+
+
+def test_doctor_names_each_failure_with_its_fix(command_env: dict[str, str], home: Path, tmp_path: Path) -> None:
+    """Missing file, bad mode, expired token, missing scope, unusable cache directory."""
+    credentials = home / ".claude" / ".credentials.json"
+    found = {}
+    credentials.unlink()
+    status, checks = doctor(command_env)
+    found["missing"] = (status, checks["credential file"], checks["login"][0])
+    write_credentials(home)
+    credentials.chmod(0o644)
+    status, checks = doctor(command_env)
+    found["mode"] = (status, checks["credential file"])
+    write_credentials(home, credential_document(expires_at_ms=1000))
+    status, checks = doctor(command_env)
+    found["expired"] = (status, checks["login"])
+    write_credentials(home, credential_document(scopes=["user:inference"]))
+    status, checks = doctor(command_env)
+    found["scope"] = (status, checks["login"][0], "inference-only" in (checks["login"][1] or ""))
+    write_credentials(home)
+    (tmp_path / "not-a-directory").write_text("")
+    status, checks = doctor({**command_env, "CLAUDE_USAGE_CACHE_DIR": str(tmp_path / "not-a-directory")})
+    found["cache"] = (status, checks["cache"])
+    expected = {
+        "missing": (1, ("failed", "run `claude` and log in"), "failed"),
+        "mode": (0, ("warning", f"chmod 600 {credentials}")),
+        "expired": (1, ("failed", "run `claude` to log in again (it refreshes the token)")),
+        "scope": (1, "failed", True),
+        "cache": (1, ("failed", "make it a directory you own and can write (mode 0700), or set CLAUDE_USAGE_CACHE_DIR")),
+    }
+    assert expected == found
+
+
+def test_doctor_reports_a_rate_limit_block_and_does_not_break_it(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """An active block: when it ends, the error the cache recorded, and --online sends nothing."""
+    https_server.answer = respond(429, RATE_LIMIT_BODY, {"Retry-After": "3600"})
+    invoke([], command_env)
+    status, out, _ = invoke(["doctor", "--json", "--online"], at(command_env, 60))
+    checks = {check["step"]: check for check in json.loads(out)["checks"]}
+    assert (0, "warning", "no request is sent for another 1h 14m", "warning", "not sent: a rate-limit block is active", 1) == (
+        status,
+        checks["rate-limit block"]["status"],
+        checks["rate-limit block"]["detail"],
+        checks["last error"]["status"],
+        checks["request"]["detail"],
+        https_server.request_count,
+    )
+
+
+def test_doctor_online_reports_the_servers_answer(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """--online sends one request; a scope refusal is a failure with the scope fix."""
+    https_server.answer = respond(403, SCOPE_BODY)
+    status, checks = doctor(command_env, "--online")
+    assert (1, "failed", 1) == (status, checks["request"][0], https_server.request_count)
+
+
+def test_doctor_shows_no_secret(command_env: dict[str, str]) -> None:
+    """The token from the environment and a proxy password stay out of the report."""
+    env = {**command_env, "CLAUDE_CODE_OAUTH_TOKEN": SECRETS[0], "HTTPS_PROXY": "http://user:hunter2@proxy.example:3128"}
+    status, out, err = invoke(["doctor"], env)
+    assert (0, False, True) == (status, "hunter2" in out + err, "HTTPS_PROXY=http://***@proxy.example:3128" in out)

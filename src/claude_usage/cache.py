@@ -54,6 +54,7 @@ __all__ = [
     "CACHE_VERSION",
     "DEFAULT_MAX_AGE",
     "CacheResult",
+    "CacheState",
     "Fetched",
     "UsageCache",
     "block_seconds",
@@ -338,6 +339,27 @@ class CacheResult:
         )
 
 
+class CacheState:
+    """What the cache holds for one source, without the usage itself: for diagnostics.
+
+    ``usable`` is false when the directory cannot be used (caching is then off); the other fields
+    are ``None`` (``failures`` 0) when there is no valid entry.
+    """
+
+    __slots__ = ("path", "usable", "fetched_at", "blocked_until", "failures", "last_error_kind", "last_error_message", "last_error_at")
+
+    def __init__(self, path: str | None, usable: bool, entry: _Entry | None) -> None:
+        self.path = path
+        self.usable = usable
+        self.fetched_at = None if entry is None else entry.fetched_at
+        self.blocked_until = None if entry is None else entry.blocked_until
+        self.failures = 0 if entry is None else entry.failures
+        failure = None if entry is None else entry.last_error
+        self.last_error_kind = None if failure is None else failure.kind
+        self.last_error_message = None if failure is None else failure.message
+        self.last_error_at = None if failure is None else failure.at
+
+
 class UsageCache:
     """The shared cache directory; see the module docstring for the protocol.
 
@@ -367,6 +389,11 @@ class UsageCache:
     def path(self, key: str) -> str | None:
         """The cache file for ``key`` (``None`` when caching is off)."""
         return None if self.directory is None else os.path.join(self.directory, f"{key}.json")
+
+    def state(self, key: str, source: str) -> CacheState:
+        """The entry for ``key`` as diagnostics see it (creating the directory, as any use would)."""
+        usable = self._ready_directory() is not None
+        return CacheState(self.path(key), usable, self._read(key, source, False) if usable else None)
 
     def get(
         self,

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from claude_usage._http import Reply, Transport
     from claude_usage._native import CredentialInfo
-    from claude_usage.cache import CacheResult, Fetched, UsageCache
+    from claude_usage.cache import CacheResult, CacheState, Fetched, UsageCache
     from claude_usage.models import UsageData
     from claude_usage.windows import Verdict
 
@@ -79,6 +79,31 @@ class UsageClient:
     def credential_source(self) -> CredentialSource:
         """Where the next call will read the login from (reads nothing)."""
         return locate_credentials(environ=self._environ, keychain=self._keychain)
+
+    def read_login(self) -> CredentialInfo:
+        """Read the login as a request would (checking expiry and scope), and say what it holds
+        about itself: expiry, scopes, plan; never the token. Sends nothing."""
+        source = self.credential_source()
+        with open_credentials(source, environ=self._environ, clock=self._clock) as credential:
+            self.credential_info = info = credential.info
+        return info
+
+    def cache_state(self) -> CacheState | None:
+        """What the shared cache holds for this client's login and URL (``None`` without a cache)."""
+        if self._cache is None:
+            return None
+        from claude_usage.cache import cache_key
+
+        source = self.credential_source()
+        return self._cache.state(cache_key(source.key, self.api_url), source.key)
+
+    def trust_store(self) -> str:
+        """The CA file or directory requests are verified with, after loading it (a
+        ``ConfigurationError`` says why it cannot be)."""
+        from claude_usage._http import build_ssl_context, trust_store
+
+        build_ssl_context(self._verify, self._environ)
+        return trust_store(self._verify, self._environ)
 
     def get_usage(self, *, max_age: float | None = None) -> UsageData:
         """Read the login, send one request, and return the parsed usage.

@@ -156,6 +156,17 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
             _MAX_AGE,
         ),
     ),
+    "doctor": (
+        "check every step between you and your numbers",
+        "Check every step between you and your numbers (login, file, token, scopes,\n"
+        "configuration, trust store, proxy, cache, rate-limit block), each with its fix.\n"
+        "Exit 0 when nothing failed, 1 otherwise. Shows no secret.",
+        (
+            _JSON,
+            Option("--online", None, "also send one request (unless a rate-limit block is active)"),
+            _REQUEST_TIMEOUT,
+        ),
+    ),
 }
 
 _WINDOW_KEYS = ", ".join(key for key, _label, _alias, _hours in WINDOWS)
@@ -194,6 +205,11 @@ examples:
   {PROG} check --max 5h=80 --max 7d=90 && run-the-batch
   {PROG} check --max 5h=80 --json
 """,
+    "doctor": f"""\
+examples:
+  {PROG} doctor
+  {PROG} doctor --online --json
+""",
     "wait": f"""\
 {_WINDOW_NAMES}
 
@@ -218,6 +234,7 @@ class Arguments:
     timeout: float | None
     color: str
     max: list[tuple[str, float]]
+    online: bool
 
     def __init__(self, command: str) -> None:
         self.command = command
