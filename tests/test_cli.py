@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -9,9 +10,11 @@ import pty
 import re
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -897,3 +900,91 @@ def test_doctor_shows_no_secret(command_env: dict[str, str]) -> None:
     env = {**command_env, "CLAUDE_CODE_OAUTH_TOKEN": SECRETS[0], "HTTPS_PROXY": "http://user:hunter2@proxy.example:3128"}
     status, out, err = invoke(["doctor"], env)
     assert (0, False, True) == (status, "hunter2" in out + err, "HTTPS_PROXY=http://***@proxy.example:3128" in out)
+
+
+# -- watch -------------------------------------------------------------------------------------
+
+
+def start_watch(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "claude_usage", "watch", *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def test_watch_off_a_terminal_prints_a_line_per_interval(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """One status line per interval (the fake clock moves on at each) and SIGTERM exits 0; the
+    data is read again through the cache as the fake hours pass (more than one request)."""
+    watcher = start_watch(["--interval", "60"], command_env)
+    assert watcher.stdout is not None
+    lines = [watcher.stdout.readline().decode() for _ in range(4)]
+    watcher.terminate()
+    _, err = watcher.communicate(timeout=60)
+    assert_no_secrets(*lines, err)
+    expected = [
+        "5h 48% (2h 14m) | 7d 64% (3d 21h)\n",
+        "5h 48% (2h 13m) | 7d 64% (3d 21h)\n",
+        "5h 48% (2h 12m) | 7d 64% (3d 21h)\n",
+        "5h 48% (2h 11m) | 7d 64% (3d 21h)\n",
+    ]
+    assert (expected, 0, b"", True) == (lines, watcher.returncode, err, https_server.request_count >= 2)
+
+
+def read_until(fd: int, wanted: bytes, limit: int = 1 << 20) -> bytes:
+    """Bytes from a pseudo-terminal's master until ``wanted`` has appeared (or the child is gone)."""
+    seen = b""
+    while wanted not in seen and len(seen) < limit:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+
+
+def test_watch_on_a_terminal_redraws_in_place_and_restores_it_after_ctrl_c(command_env: dict[str, str]) -> None:
+    """Alternate screen and hidden cursor, the default view ticking each second, following a
+    resize, then Ctrl-C: the cursor and the screen come back and the exit status is 0."""
+    pid, master = pty.fork()
+    if pid == 0:  # the child: the pseudo-terminal is its controlling terminal
+        os.execve(sys.executable, [sys.executable, "-m", "claude_usage", "watch"], command_env)
+    first = read_until(master, b"resets in 2h 13m")
+    # A resize: the next frames follow the new width (compact wording, shorter bars).
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+    narrow = read_until(master, b" 48% 2h 1")
+    os.write(master, b"\x03")
+    rest = read_until(master, b"\x1b[?1049l")
+    _, wait_status = os.waitpid(pid, 0)
+    os.close(master)
+    assert_no_secrets(first, narrow, rest)
+    screen = first.decode("utf-8", "replace")
+    assert (True, True, True, True, True, 0) == (
+        screen.startswith("\x1b[?1049h\x1b[?25l\x1b[H5-hour"),
+        "resets in 2h 14m" in screen and "resets in 2h 13m" in screen,
+        "Ctrl-C to quit" in screen,
+        b" 48% 2h 1" in narrow,
+        rest.endswith(b"\x1b[?25h\x1b[?1049l"),
+        os.waitstatus_to_exitcode(wait_status),
+    )
+
+
+def test_watch_notifies_once_per_crossing(command_env: dict[str, str], https_server: LoopbackServer, tmp_path: Path) -> None:
+    """--notify 80: nothing at 48%, one notify-send when the 5-hour window reads 85%, none while it stays over."""
+    https_server.answer = in_turn(respond(200, usage_body(48.0)), respond(200, usage_body(85.0)))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    sent = tmp_path / "notifications"
+    fake = bin_dir / "notify-send"
+    fake.write_text(f'#!/bin/sh\nprintf "%s|%s\\n" "$1" "$2" >> {sent}\n')
+    fake.chmod(0o755)
+    env = {**command_env, "PATH": f"{bin_dir}:{command_env['PATH']}"}
+    watcher = start_watch(["--interval", "60", "--notify", "80"], env)
+    assert watcher.stdout is not None
+    lines = [watcher.stdout.readline().decode() for _ in range(8)]
+    watcher.terminate()
+    watcher.communicate(timeout=60)
+    assert (["5h 48%", "5h 85%"], "claude-usage|5-hour is at 85% (over 80%)\n") == (
+        sorted({line[:6] for line in lines}),
+        sent.read_text(),
+    )

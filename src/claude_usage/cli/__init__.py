@@ -142,6 +142,8 @@ def _command(name: str) -> Callable[[Arguments, Context], int]:
         from claude_usage.cli.check import check as command
     elif name == "wait":
         from claude_usage.cli.wait import wait as command
+    elif name == "watch":
+        from claude_usage.cli.watch import watch as command
     elif name == "doctor":
         from claude_usage.cli.doctor import doctor as command
     else:

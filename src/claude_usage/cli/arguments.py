@@ -156,6 +156,17 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
             _MAX_AGE,
         ),
     ),
+    "watch": (
+        "a live view: countdowns tick, data from the shared cache",
+        "A live view. On a terminal, the default view redrawn in place with countdowns\n"
+        "ticking every second; otherwise one status line per interval, for logs. Data\n"
+        "comes from the shared cache, so any number of watchers cost what one does.",
+        (
+            Option("--interval", "SECONDS", "read the cache (and, off a terminal, print) this often (default 60)", _seconds(1.0), 60.0),
+            Option("--notify", "PERCENT", "desktop notification when a window goes over PERCENT", _percent),
+            _REQUEST_TIMEOUT,
+        ),
+    ),
     "doctor": (
         "check every step between you and your numbers",
         "Check every step between you and your numbers (login, file, token, scopes,\n"
@@ -205,6 +216,12 @@ examples:
   {PROG} check --max 5h=80 --max 7d=90 && run-the-batch
   {PROG} check --max 5h=80 --json
 """,
+    "watch": f"""\
+examples:
+  {PROG} watch
+  {PROG} watch --interval 300 >> usage.log
+  {PROG} watch --notify 80
+""",
     "doctor": f"""\
 examples:
   {PROG} doctor
@@ -235,6 +252,8 @@ class Arguments:
     color: str
     max: list[tuple[str, float]]
     online: bool
+    interval: float
+    notify: float | None
 
     def __init__(self, command: str) -> None:
         self.command = command
