@@ -151,6 +151,25 @@ def _command(name: str) -> Callable[[Arguments, Context], int]:
     return command
 
 
+def write(out: TextIO, text: str) -> None:
+    """``text`` to ``out``, flushed; characters its encoding cannot show are replaced."""
+    try:
+        out.write(text)
+    except UnicodeEncodeError:
+        # A server-supplied name the output encoding cannot show must not fail the command.
+        encoding = getattr(out, "encoding", None) or "ascii"
+        out.write(text.encode(encoding, "replace").decode(encoding))
+    out.flush()
+
+
+def iso_utc(seconds: float) -> str:
+    """``datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")``, without
+    importing datetime (the ``--json`` cache hit needs nothing else from it)."""
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(seconds))
+
+
 def exit_code(error: ClaudeUsageError) -> int:
     """The documented exit status for ``error`` (its class's, or its nearest parent's)."""
     return error.exit_code

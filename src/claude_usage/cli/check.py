@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from claude_usage._typing import TYPE_CHECKING
-from claude_usage.cli import render
+from claude_usage.cli import render, write, iso_utc
 from claude_usage.cli.arguments import PROG
 from claude_usage.errors import EXIT_OK, EXIT_OVER_LIMIT
 
@@ -28,13 +28,13 @@ def check(args: Arguments, context: Context) -> int:
         document: dict[str, Any] = {
             "ok": not failed,
             "windows": [_describe(verdict) for verdict in verdicts],
-            "fetched_at": None if result.fetched_at is None else render.iso_utc(result.fetched_at),
+            "fetched_at": None if result.fetched_at is None else iso_utc(result.fetched_at),
             "age_seconds": round(result.age_seconds or 0.0),
             "stale": result.stale,
         }
         import json
 
-        render.write(context.out, json.dumps(document) + "\n")
+        write(context.out, json.dumps(document) + "\n")
     for verdict in verdicts:
         line = over_line(verdict, result.now)
         if line:

@@ -9,7 +9,7 @@ import os
 import stat
 
 from claude_usage._typing import TYPE_CHECKING
-from claude_usage.cli import render
+from claude_usage.cli import render, write
 from claude_usage.errors import EXIT_OK, EXIT_OTHER, ClaudeUsageError
 
 if TYPE_CHECKING:
@@ -51,9 +51,9 @@ def doctor(args: Arguments, context: Context) -> int:
         import json
 
         checks = [{"step": f.step, "status": f.status, "detail": f.detail, "fix": f.fix or None} for f in findings]
-        render.write(context.out, json.dumps({"ok": not failed, "checks": checks}) + "\n")
+        write(context.out, json.dumps({"ok": not failed, "checks": checks}) + "\n")
     else:
-        render.write(context.out, "".join(_line(finding) for finding in findings))
+        write(context.out, "".join(_line(finding) for finding in findings))
     return EXIT_OTHER if failed else EXIT_OK
 
 

@@ -10,6 +10,7 @@ import os
 
 from claude_usage import windows
 from claude_usage._typing import TYPE_CHECKING
+from claude_usage.cli import iso_utc, write
 from claude_usage.cli.arguments import PROG
 
 if TYPE_CHECKING:
@@ -57,16 +58,6 @@ def human_duration(seconds: float) -> str:
 
 def error_line(error: ClaudeUsageError) -> str:
     return f"{error.message} (hint: {error.hint})" if error.hint else error.message
-
-
-def write(out: TextIO, text: str) -> None:
-    try:
-        out.write(text)
-    except UnicodeEncodeError:
-        # A server-supplied name the output encoding cannot show must not fail the command.
-        encoding = getattr(out, "encoding", None) or "ascii"
-        out.write(text.encode(encoding, "replace").decode(encoding))
-    out.flush()
 
 
 def report_error(error: ClaudeUsageError, as_json: bool, out: TextIO, err: TextIO) -> int:
@@ -212,18 +203,6 @@ def _percent(value: float) -> str:
     return f"{value:.0f}"
 
 
-def json_document(result: CacheResult) -> str:
-    """The ``to_dict()`` form (as cached: no ``UsageData`` is built) plus the cache's fields."""
-    import json
-
-    assert result.data is not None and result.fetched_at is not None
-    document = dict(result.data)
-    document["fetched_at"] = iso_utc(result.fetched_at)
-    document["age_seconds"] = round(result.age_seconds or 0.0)
-    document["stale"] = result.stale
-    return json.dumps(document)
-
-
 def _plan_name(result: CacheResult) -> str | None:
     if not result.subscription_type:
         return None
@@ -262,14 +241,6 @@ def _extra_parts(extra: ExtraUsage | None, style: Style) -> tuple[str, str, str]
         "no limit" if limit is None else _money(limit, extra, style),
         MISSING if percent is None else _percent(percent),
     )
-
-
-def iso_utc(seconds: float) -> str:
-    """``datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")``, without
-    importing datetime (the ``--json`` cache hit needs nothing else from it)."""
-    import time
-
-    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(seconds))
 
 
 def fields(usage: UsageData, result: CacheResult, now: datetime, style: Style) -> dict[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from claude_usage._typing import TYPE_CHECKING
-from claude_usage.cli import render
+from claude_usage.cli import iso_utc, write
 from claude_usage.cli.arguments import UsageError
 from claude_usage.errors import EXIT_OK
 
@@ -21,16 +21,30 @@ def show(args: Arguments, context: Context) -> int:
             max_age=args.max_age, force=args.no_cache or args.force, ignore_block=args.force, decode=not args.json
         )
     context.usable(result, args.strict)
-    style = render.style(args.color, context.environ, context.out)
-    render.write(context.out, _render(args, result, style))
+    write(context.out, _json_document(result) if args.json else _view(args, result, context))
     context.warn_if_stale(result)
     return EXIT_OK
 
 
-def _render(args: Arguments, result: CacheResult, style: render.Style) -> str:
-    if args.json:
-        return render.json_document(result) + "\n"
+def _json_document(result: CacheResult) -> str:
+    """The ``to_dict()`` form (as cached: no ``UsageData`` is built) plus the cache's fields."""
+    import json
+
+    assert result.data is not None and result.fetched_at is not None
+    document = dict(result.data)
+    document["fetched_at"] = iso_utc(result.fetched_at)
+    document["age_seconds"] = round(result.age_seconds or 0.0)
+    document["stale"] = result.stale
+    return json.dumps(document) + "\n"
+
+
+def _view(args: Arguments, result: CacheResult, context: Context) -> str:
+    # Imported here: the --json cache hit needs neither the models nor the presentation.
     from datetime import datetime, timezone
+
+    from claude_usage.cli import render
+
+    style = render.style(args.color, context.environ, context.out)
 
     usage = result.usage
     assert usage is not None
@@ -46,6 +60,8 @@ def _render(args: Arguments, result: CacheResult, style: render.Style) -> str:
 def _check_template(template: str) -> None:
     """Refuse unknown fields, attribute/index lookups and bad format specs before any request."""
     import string
+
+    from claude_usage.cli import render
 
     known = render.FORMAT_FIELDS
     try:

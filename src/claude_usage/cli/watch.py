@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 
 from claude_usage._typing import TYPE_CHECKING
-from claude_usage.cli import render
+from claude_usage.cli import render, write
 from claude_usage.cli.arguments import PROG
 from claude_usage.errors import EXIT_OK
 
@@ -52,9 +52,9 @@ def watch(args: Arguments, context: Context) -> int:
                     if notifier is not None and result.data is not None:
                         notifier.observe(result)
                 if terminal:
-                    render.write(context.out, _frame(result, now, context))
+                    write(context.out, _frame(result, now, context))
                 else:
-                    render.write(context.out, _line(result, now, context))
+                    write(context.out, _line(result, now, context))
                 context.sleep(1.0 if terminal else args.interval)
     except KeyboardInterrupt:
         return EXIT_OK
