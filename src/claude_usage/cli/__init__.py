@@ -130,7 +130,7 @@ def main(
     except ClaudeUsageError as error:
         from claude_usage.cli.render import report_error
 
-        return report_error(error, args.json if hasattr(args, "json") else False, out, err)
+        return report_error(error, getattr(args, "json", False), out, err)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `claude-usage | head -1`
