@@ -988,3 +988,17 @@ def test_watch_notifies_once_per_crossing(command_env: dict[str, str], https_ser
         sorted({line[:6] for line in lines}),
         sent.read_text(),
     )
+
+
+def test_watch_does_not_retry_a_refused_token_every_interval(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """A 401 (which the cache does not back off) is retried once per cache max age (180 s), not
+    once per 60 s interval: three error lines or more per request after the first."""
+    https_server.answer = respond(401, b'{"type":"error","error":{"type":"authentication_error","message":"Invalid bearer token"}}')
+    watcher = start_watch(["--interval", "60"], command_env)
+    assert watcher.stderr is not None
+    lines = [watcher.stderr.readline().decode() for _ in range(12)]
+    watcher.terminate()
+    rest = watcher.communicate(timeout=60)[1].decode()
+    errors = sum("(401)" in line for line in lines + rest.splitlines())
+    requests = https_server.request_count
+    assert (True, True, 0) == (requests >= 2, errors >= 3 * (requests - 1), watcher.returncode)

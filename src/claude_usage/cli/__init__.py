@@ -165,8 +165,6 @@ def write(out: TextIO, text: str) -> None:
 def iso_utc(seconds: float) -> str:
     """``datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")``, without
     importing datetime (the ``--json`` cache hit needs nothing else from it)."""
-    import time
-
     return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(seconds))
 
 

@@ -83,9 +83,9 @@ def _source(client: UsageClient, findings: list[Finding]) -> CredentialSource | 
 
 def _file(source: CredentialSource, environ: Mapping[str, str], findings: list[Finding]) -> None:
     """Owner and mode of the credential file (read by C later; this only looks at it)."""
-    if source.kind == "environment":
-        return
-    path = source.location.rpartition(", else ")[2] if source.kind == "keychain" else source.location
+    if source.kind == "environment" or (source.kind == "keychain" and ", else " not in source.location):
+        return  # no file is read (the Keychain-only mode)
+    path = source.location.rpartition(", else ")[2]
     try:
         info = os.stat(path)
     except FileNotFoundError:

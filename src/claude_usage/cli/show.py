@@ -45,7 +45,6 @@ def _view(args: Arguments, result: CacheResult, context: Context) -> str:
     from claude_usage.cli import render
 
     style = render.style(args.color, context.environ, context.out)
-
     usage = result.usage
     assert usage is not None
     now = datetime.fromtimestamp(result.now, timezone.utc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 
 from claude_usage._typing import TYPE_CHECKING
+from claude_usage.cache import DEFAULT_MAX_AGE
 from claude_usage.cli import render, write
 from claude_usage.cli.arguments import PROG
 from claude_usage.errors import EXIT_OK
@@ -48,7 +49,10 @@ def watch(args: Arguments, context: Context) -> int:
                 now = context.now()
                 if result is None or now >= next_read:
                     result = client.get_result()
-                    next_read = now + args.interval
+                    # The cache backs off after most failures but not after a refused token (fixed
+                    # by logging in); a watcher must not spend the budget retrying one each interval.
+                    refused = result.error is not None and result.requested
+                    next_read = now + (max(args.interval, DEFAULT_MAX_AGE) if refused else args.interval)
                     if notifier is not None and result.data is not None:
                         notifier.observe(result)
                 if terminal:
