@@ -31,7 +31,7 @@ from loopback_server import LoopbackServer, reset_before_headers, respond
 T0 = 1_772_441_160  # 2026-03-02T08:46:00Z: pro_max.json's 5-hour window resets in 2h 14m
 RATE_LIMIT_BODY = b'{"error":{"type":"rate_limit_error","message":"Rate limited. Please try again later."}}'
 SCOPE_BODY = b'{"type":"error","error":{"type":"permission_error","message":"OAuth token does not meet scope requirement user:profile"}}'
-FORBIDDEN_MODULES = ("requests", "urllib3", "ssl", "claude_usage._native", "claude_usage._lib", "claude_usage._http", "_cffi_backend")
+FORBIDDEN_MODULES = ("requests", "urllib3", "ssl", "claude_usage._native", "claude_usage._lib", "claude_usage._http", "_cffi_backend", "sqlite3")
 ENTERPRISE_WITH_EXTRA = {
     **json.loads(fixture_body("enterprise_all_null.json")),
     "extra_usage": {"is_enabled": True, "monthly_limit": 2000, "used_credits": 763, "utilization": None, "currency": "USD"},
@@ -514,9 +514,10 @@ def imported_modules(importtime_log: str) -> set[str]:
     return {line.rsplit("|", 1)[-1].strip() for line in importtime_log.splitlines() if line.startswith("import time:")}
 
 
-@pytest.mark.parametrize("argv", [["--json"], ["--statusline"], [], ["--help"], ["--version"]])
+@pytest.mark.parametrize("argv", [["--json"], ["--statusline"], [], ["--help"], ["--version"], ["check", "--max", "5h=90"]])
 def test_fast_path_imports_no_http_or_native_code(command_env: dict[str, str], argv: list[str]) -> None:
-    """A cache hit, --help and --version import neither requests, urllib3, ssl nor the C module."""
+    """A cache hit (of the view or of check), --help and --version import neither requests,
+    urllib3, ssl nor the C module."""
     run([], command_env)
     done = run(argv, at(command_env, 10), "-X", "importtime")
     assert (0, set()) == (done.returncode, imported_modules(done.stderr) & set(FORBIDDEN_MODULES))
@@ -647,11 +648,13 @@ def test_values_after_equals_signs_and_abbreviated_options(command_env: dict[str
     assert (0, "48\n", 2) == (status, out, https_server.request_count)
 
 
-def test_help_lists_every_option(command_env: dict[str, str]) -> None:
-    """--help names each option with its help text, then the examples."""
-    _, help_text, _ = invoke(["-h"], command_env)
-    expected = [f"  {option.flag}" for option in arguments.COMMANDS[""][2]] + ["  -h, --help"]
-    assert [] == [line for line in expected if line not in help_text]
+@pytest.mark.parametrize("command", sorted(arguments.COMMANDS))
+def test_help_lists_every_option(command_env: dict[str, str], command: str) -> None:
+    """Each command's --help is made from the table: its usage line, each option, then examples."""
+    status, help_text, _ = invoke([command, "-h"] if command else ["-h"], command_env)
+    expected = [f"  {option.flag}" for option in arguments.COMMANDS[command][2]] + ["  -h, --help"]
+    usage = f"usage: claude-usage {command} [-h]".replace("  ", " ")
+    assert (0, True, [], True) == (status, help_text.startswith(usage), [line for line in expected if line not in help_text], "examples:" in help_text)
 
 
 @pytest.mark.parametrize(
