@@ -1005,3 +1005,12 @@ def test_watch_does_not_retry_a_refused_token_every_interval(command_env: dict[s
     errors = sum("(401)" in line for line in lines + rest.splitlines())
     requests = https_server.request_count
     assert (True, True, 0) == (requests >= 2, errors >= 3 * (requests - 1), watcher.returncode)
+
+
+def test_wait_does_not_end_on_stale_data(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """Cached data says 3%, but it is stale behind a rate-limit block: wait keeps waiting (24)."""
+    https_server.answer = respond(200, usage_body(3.0))
+    invoke([], command_env)
+    https_server.answer = respond(429, RATE_LIMIT_BODY, {"Retry-After": "3600"})
+    status, _, err = invoke(["wait", "--max", "5h=40", "--timeout", "600"], at(command_env, 200))
+    assert (24, True) == (status, err.startswith("claude-usage: timed out after 600 s; no fresh data: rate limited"))

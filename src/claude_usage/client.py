@@ -166,8 +166,8 @@ class UsageClient:
         seconds (usage only drops at a reset), and never re-checks sooner than ``max_age``
         (default 180): every check goes through the cache, so waiting costs the rate budget no
         more than one status line does. ``on_wait(over, seconds)`` is called before each sleep.
-        Raises :class:`WaitTimeoutError` once ``timeout`` seconds have passed, and the error of
-        a failed request when there is no data to judge.
+        Stale data never ends a wait. Raises :class:`WaitTimeoutError` once ``timeout`` seconds
+        have passed, and the error of a failed request when there is no data to judge.
         """
         from claude_usage.cache import DEFAULT_MAX_AGE
         from claude_usage.windows import evaluate
@@ -178,7 +178,9 @@ class UsageClient:
         while True:
             result = self.get_result(max_age=interval)
             over = [verdict for verdict in evaluate(result.usage_or_raise(), conditions) if verdict.over]
-            if not over:
+            # Stale data (a request failed, or a block holds them back) may say "under" about a
+            # window that has filled since: only fresh data ends a wait.
+            if not over and not result.stale:
                 return result
             now = self._clock()
             resets = [verdict.resets_at.timestamp() for verdict in over if verdict.resets_at is not None]
@@ -187,7 +189,8 @@ class UsageClient:
                 if deadline > now:
                     self._sleep(deadline - now)
                 names = ", ".join(f"{verdict.key} at {verdict.utilization:g}%" for verdict in over)
-                raise WaitTimeoutError(f"timed out after {timeout:g} s; still over: {names}")
+                why = f"still over: {names}" if over else f"no fresh data: {result.error.message if result.error else ''}"
+                raise WaitTimeoutError(f"timed out after {timeout:g} s; {why}")
             if on_wait is not None:
                 on_wait(over, pause)
             self._sleep(pause)
