@@ -305,7 +305,7 @@ def render(rows: list[Row], quick: bool) -> str:
     widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
 
     def format_line(cells: tuple[str, ...]) -> str:
-        return "| " + " | ".join(cell.ljust(width) for cell, width in zip(cells, widths)) + " |"
+        return "| " + " | ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)) + " |"
 
     rule = "|" + "|".join("-" * (width + 2) for width in widths) + "|"
     return "\n".join([format_line(header), rule, *(format_line(cells) for cells in lines)])

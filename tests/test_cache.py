@@ -31,7 +31,6 @@ from claude_usage.cache import (
     block_seconds,
     cache_key,
     default_cache_dir,
-    human_duration,
 )
 from claude_usage.errors import ClaudeUsageError
 from conftest import SECRETS, fixture_body
@@ -345,14 +344,6 @@ def test_key_depends_on_source_and_url_only() -> None:
         KEY == cache_key("environment:CLAUDE_CODE_OAUTH_TOKEN", "https://api.anthropic.com/api/oauth/usage"),
         KEY == cache_key(SOURCE, "https://127.0.0.1:1/api/oauth/usage"),
     )
-
-
-@pytest.mark.parametrize(
-    ("seconds", "expected"), [(0, "<1m"), (59, "<1m"), (60, "1m"), (8040, "2h 14m"), (273600, "3d 4h"), (-5, "<1m")]
-)
-def test_human_duration(seconds: float, expected: str) -> None:
-    """Durations read like "2h 14m" and "3d 4h"."""
-    assert expected == human_duration(seconds)
 
 
 # -- the library options against a real HTTPS server -------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -9,9 +10,11 @@ import pty
 import re
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,8 @@ from typing import Any
 import pytest
 
 from claude_usage import KeychainInteractionRequiredError, UsageData, cli, client
+from claude_usage.cli import arguments
+from claude_usage.cli.render import human_duration
 from claude_usage.errors import ClaudeUsageError
 from conftest import SECRETS, credential_document, fixture_body, write_credentials
 from loopback_server import LoopbackServer, reset_before_headers, respond
@@ -26,7 +31,7 @@ from loopback_server import LoopbackServer, reset_before_headers, respond
 T0 = 1_772_441_160  # 2026-03-02T08:46:00Z: pro_max.json's 5-hour window resets in 2h 14m
 RATE_LIMIT_BODY = b'{"error":{"type":"rate_limit_error","message":"Rate limited. Please try again later."}}'
 SCOPE_BODY = b'{"type":"error","error":{"type":"permission_error","message":"OAuth token does not meet scope requirement user:profile"}}'
-FORBIDDEN_MODULES = ("requests", "urllib3", "ssl", "claude_usage._native", "claude_usage._lib", "claude_usage._http", "_cffi_backend")
+FORBIDDEN_MODULES = ("requests", "urllib3", "ssl", "claude_usage._native", "claude_usage._lib", "claude_usage._http", "_cffi_backend", "sqlite3")
 ENTERPRISE_WITH_EXTRA = {
     **json.loads(fixture_body("enterprise_all_null.json")),
     "extra_usage": {"is_enabled": True, "monthly_limit": 2000, "used_credits": 763, "utilization": None, "currency": "USD"},
@@ -509,9 +514,10 @@ def imported_modules(importtime_log: str) -> set[str]:
     return {line.rsplit("|", 1)[-1].strip() for line in importtime_log.splitlines() if line.startswith("import time:")}
 
 
-@pytest.mark.parametrize("argv", [["--json"], ["--statusline"], [], ["--help"], ["--version"]])
+@pytest.mark.parametrize("argv", [["--json"], ["--statusline"], [], ["--help"], ["--version"], ["check", "--max", "5h=90"]])
 def test_fast_path_imports_no_http_or_native_code(command_env: dict[str, str], argv: list[str]) -> None:
-    """A cache hit, --help and --version import neither requests, urllib3, ssl nor the C module."""
+    """A cache hit (of the view or of check), --help and --version import neither requests,
+    urllib3, ssl nor the C module."""
     run([], command_env)
     done = run(argv, at(command_env, 10), "-X", "importtime")
     assert (0, set()) == (done.returncode, imported_modules(done.stderr) & set(FORBIDDEN_MODULES))
@@ -642,11 +648,21 @@ def test_values_after_equals_signs_and_abbreviated_options(command_env: dict[str
     assert (0, "48\n", 2) == (status, out, https_server.request_count)
 
 
-def test_help_lists_every_option(command_env: dict[str, str]) -> None:
-    """--help names each option with its help text, then the examples."""
-    _, help_text, _ = invoke(["-h"], command_env)
-    expected = [f"  {flag}" for flag, _, _ in cli._OPTIONS] + ["  -h, --help"]
-    assert [] == [line for line in expected if line not in help_text]
+@pytest.mark.parametrize("command", sorted(arguments.COMMANDS))
+def test_help_lists_every_option(command_env: dict[str, str], command: str) -> None:
+    """Each command's --help is made from the table: its usage line, each option, then examples."""
+    status, help_text, _ = invoke([command, "-h"] if command else ["-h"], command_env)
+    expected = [f"  {option.flag}" for option in arguments.COMMANDS[command][2]] + ["  -h, --help"]
+    usage = f"usage: claude-usage {command} [-h]".replace("  ", " ")
+    assert (0, True, [], True) == (status, help_text.startswith(usage), [line for line in expected if line not in help_text], "examples:" in help_text)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"), [(0, "<1m"), (59, "<1m"), (60, "1m"), (8040, "2h 14m"), (273600, "3d 4h"), (-5, "<1m")]
+)
+def test_human_duration(seconds: float, expected: str) -> None:
+    """Durations read like "2h 14m" and "3d 4h"."""
+    assert expected == human_duration(seconds)
 
 
 # -- the cache hit's cost ----------------------------------------------------------------------
@@ -663,3 +679,338 @@ def test_json_cache_hit_loads_nothing_heavy(command_env: dict[str, str]) -> None
     heavy = {"claude_usage.models", "dataclasses", "inspect", "typing", "argparse", "hashlib", "datetime", "shutil"}
     extra = imported_modules(done.stderr) - imported_modules(floor.stderr)
     assert (0, set(), 10) == (done.returncode, extra & heavy, json.loads(done.stdout)["age_seconds"])
+
+
+# -- check -------------------------------------------------------------------------------------
+
+
+def in_turn(*answers: Any) -> Any:
+    """An answer that plays ``answers`` one request after another, repeating the last."""
+    played: list[int] = []
+
+    def answer(conn: Any, request: Any) -> bool:
+        played.append(1)
+        return bool(answers[min(len(played), len(answers)) - 1](conn, request))
+
+    return answer
+
+
+def usage_body(five_hour: float, resets_at: str | None = "2026-03-02T11:00:00.521744+00:00") -> bytes:
+    body = json.loads(fixture_body("pro_max.json"))
+    body["five_hour"] = {"utilization": five_hour, "resets_at": resets_at}
+    return json.dumps(body).encode()
+
+
+def test_check_under_every_limit_exits_0_quietly(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """Every named window at or under its limit: exit 0, nothing printed; aliases and keys both work."""
+    assert ((0, "", ""), 1) == (invoke(["check", "--max", "5h=48", "--max", "seven_day=64.5"], command_env), https_server.request_count)
+
+
+def test_check_over_a_limit_exits_20_and_says_by_how_much_and_when_it_resets(command_env: dict[str, str]) -> None:
+    """stderr names the window, its use, the limit, the excess and the time to the reset."""
+    expected = (
+        20,
+        "",
+        "claude-usage: 5-hour (5h) is at 48%, over its limit of 40% by 8 points; resets in 2h 14m\n"
+        "claude-usage: 7-day (7d) is at 64%, over its limit of 50.5% by 13.5 points; resets in 3d 21h\n",
+    )
+    assert expected == invoke(["check", "--max", "5h=40", "--max=7d=50.5%", "--max", "seven_day_sonnet=2"], command_env)
+
+
+def test_check_json(command_env: dict[str, str]) -> None:
+    """--json: ok, and each window's verdict, with the cache's fields."""
+    status, out, _ = invoke(["check", "--max", "5h=40", "--max", "seven_day_opus=10", "--json"], command_env)
+    document = json.loads(out)
+    expected_windows = [
+        {"window": "five_hour", "name": "5h", "label": "5-hour", "max": 40.0, "utilization": 48.0, "reported": True, "over": True, "resets_at": "2026-03-02T11:00:00.521744+00:00"},
+        {"window": "seven_day_opus", "name": "seven_day_opus", "label": "7-day Opus", "max": 10.0, "utilization": None, "reported": False, "over": False, "resets_at": None},
+    ]
+    assert (20, False, expected_windows, 0, False) == (status, document["ok"], document["windows"], document["age_seconds"], document["stale"])
+
+
+def test_check_of_a_window_the_server_did_not_report(command_env: dict[str, str]) -> None:
+    """Neither over nor under: said on stderr, exit 0; --strict makes it a failure (20)."""
+    message = "claude-usage: 7-day Opus (seven_day_opus): not reported by the server, so neither over nor under\n"
+    assert [(0, "", message), (20, "", message)] == [
+        invoke(["check", "--max", "seven_day_opus=50", *strict], command_env) for strict in ([], ["--strict"])
+    ]
+
+
+def test_check_of_per_model_limits_by_display_name(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """A model's display name (any case) names its `limits` entry; a null flat key falls back to it."""
+    https_server.answer = respond(200, fixture_body("with_limits.json"))
+    env = {**command_env, "CLAUDE_USAGE_TEST_NOW": "1784040000"}  # 2026-07-14T14:40:00Z
+    results = [invoke(["check", "--max", limit], env)[:2] for limit in ("opus=50", "Opus=60", "seven_day_opus=50")]
+    assert [(20, ""), (0, ""), (20, "")] == results
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check"], "claude-usage: error: the following arguments are required: --max"),
+        (["check", "--max", "5h"], "claude-usage: error: argument --max: expected WINDOW=PERCENT (e.g. 5h=80), not '5h'"),
+        (["check", "--max", "5h=-1"], "claude-usage: error: argument --max: must be a finite percentage >= 0: '-1'"),
+        (["check", "--max", "5h=80", "--format", "x"], "claude-usage: error: unrecognized arguments: --format"),
+    ],
+)
+def test_check_command_line_mistakes_exit_2(command_env: dict[str, str], https_server: LoopbackServer, argv: list[str], message: str) -> None:
+    """Mistakes exit 2 under check's own usage line, before any request."""
+    status, out, err = invoke(argv, command_env)
+    assert (2, "", True, message, 0) == (
+        status, out, err.startswith("usage: claude-usage check [-h] --max WINDOW=PERCENT"), err.splitlines()[-1], https_server.request_count
+    )
+
+
+def test_check_of_an_unknown_window_is_a_usage_error(command_env: dict[str, str]) -> None:
+    """A name that is no window, alias or model in the data exits 2 and lists the known names."""
+    status, out, err = invoke(["check", "--max", "sevenday=50", "--json"], command_env)
+    assert (2, "UnknownWindow", True) == (status, json.loads(out)["error"]["kind"], err.startswith("claude-usage: unknown window 'sevenday'; known: 5h, 7d, five_hour"))
+
+
+def test_check_shares_the_cache_and_exits_with_the_error_of_a_failed_request(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """check is served from the cache the default view filled; with no data, a 401 exits 6."""
+    invoke([], command_env)
+    served = invoke(["check", "--max", "5h=90"], at(command_env, 60))[0]
+    https_server.answer = respond(401, b'{"type":"error","error":{"type":"authentication_error","message":"Invalid bearer token"}}')
+    failed = invoke(["check", "--max", "5h=90"], {**at(command_env, 60), "CLAUDE_USAGE_CACHE_DIR": command_env["CLAUDE_USAGE_CACHE_DIR"] + "-other"})[0]
+    assert (0, 6, 2) == (served, failed, https_server.request_count)
+
+
+def test_check_in_a_real_process(command_env: dict[str, str]) -> None:
+    """The installed command's exit status is the gate's."""
+    done = run(["check", "--max", "5h=40"], command_env)
+    assert (20, "") == (done.returncode, done.stdout)
+
+
+# -- wait --------------------------------------------------------------------------------------
+
+
+def test_wait_returns_at_once_when_under(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    assert ((0, "", ""), 1) == (invoke(["wait", "--max", "5h=50"], command_env), https_server.request_count)
+
+
+def test_wait_sleeps_until_the_reset_then_checks_again(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """Over at 48%: one sleep to 11:00 plus the margin (fake clock), one more request, exit 0."""
+    https_server.answer = in_turn(respond(200, usage_body(48.0)), respond(200, usage_body(3.0, "2026-03-02T16:00:00+00:00")))
+    err = Terminal()
+    status = cli.main(["wait", "--max", "5h=40"], environ=command_env, stdout=io.StringIO(), stderr=err)
+    expected_progress = (
+        "claude-usage: 5-hour (5h) is at 48%, over its limit of 40% by 8 points; resets in 2h 14m\n"
+        "claude-usage: waiting 2h 15m before checking again\n"
+    )
+    assert (0, expected_progress, 2) == (status, err.getvalue(), https_server.request_count)
+
+
+def test_wait_times_out_with_24(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """The reset is after the timeout: exit 24 once the timeout has passed, after one request."""
+    status, out, err = invoke(["wait", "--max", "5h=40", "--timeout", "600"], command_env)
+    assert (24, "", 1) == (status, out, https_server.request_count)
+    assert re.fullmatch(r"claude-usage: timed out after 600 s; still over: five_hour at 48% \(hint: .+\)\n", err)
+
+
+def test_wait_without_a_reset_time_rechecks_no_more_often_than_the_max_age(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """No reset time: a check every --max-age seconds (0, 180, ... 900 in 1000 s), through the cache."""
+    https_server.answer = respond(200, usage_body(48.0, None))
+    status = invoke(["wait", "--max", "5h=40", "--timeout", "1000"], command_env)[0]
+    assert (24, 6) == (status, https_server.request_count)
+
+
+def test_wait_as_a_library_call(command_env: dict[str, str], https_server: LoopbackServer, ca_file: str) -> None:
+    """UsageClient.wait_until_under with an injected clock and sleep: the same schedule."""
+    https_server.answer = in_turn(respond(200, usage_body(48.0)), respond(200, usage_body(3.0)))
+    now = [float(T0)]
+    with client.UsageClient(environ=command_env, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s), cache=True) as usage_client:
+        result = usage_client.wait_until_under([("5h", 40.0)])
+    # Slept once: from 08:46:00 to the reset at 11:00:00.52 plus the 60 s margin.
+    five_hour = result.usage_or_raise().five_hour
+    assert (3.0, 2, 2 * 3600 + 15 * 60) == (five_hour and five_hour.utilization, https_server.request_count, int(now[0] - T0))
+
+
+# -- doctor ------------------------------------------------------------------------------------
+
+
+def doctor(env: dict[str, str], *extra: str) -> tuple[int, dict[str, tuple[str, str | None]]]:
+    """doctor --json: (exit status, {step: (status, fix)})."""
+    status, out, _ = invoke(["doctor", "--json", *extra], env)
+    return status, {check["step"]: (check["status"], check["fix"]) for check in json.loads(out)["checks"]}
+
+
+def test_doctor_when_all_is_well(command_env: dict[str, str], home: Path) -> None:
+    """Every step ok (the test clock's variable is the one warning), and the text form says the same."""
+    status, checks = doctor(command_env)
+    warnings = {step: found for step, found in checks.items() if found[0] != "ok"}
+    expected = {"overrides": ("warning", "unset CLAUDE_USAGE_TEST_NOW (tests only)")}
+    text_status, text, _ = invoke(["doctor"], command_env)
+    assert (0, expected, 0, True) == (status, warnings, text_status, f"ok       credential file: {home}/.claude/.credentials.json, mode 0600" in text)
+
+
+def test_doctor_names_each_failure_with_its_fix(command_env: dict[str, str], home: Path, tmp_path: Path) -> None:
+    """Missing file, bad mode, expired token, missing scope, unusable cache directory."""
+    credentials = home / ".claude" / ".credentials.json"
+    found = {}
+    credentials.unlink()
+    status, checks = doctor(command_env)
+    found["missing"] = (status, checks["credential file"], checks["login"][0])
+    write_credentials(home)
+    credentials.chmod(0o644)
+    status, checks = doctor(command_env)
+    found["mode"] = (status, checks["credential file"])
+    write_credentials(home, credential_document(expires_at_ms=1000))
+    status, checks = doctor(command_env)
+    found["expired"] = (status, checks["login"])
+    write_credentials(home, credential_document(scopes=["user:inference"]))
+    status, checks = doctor(command_env)
+    found["scope"] = (status, checks["login"][0], "inference-only" in (checks["login"][1] or ""))
+    write_credentials(home)
+    (tmp_path / "not-a-directory").write_text("")
+    status, checks = doctor({**command_env, "CLAUDE_USAGE_CACHE_DIR": str(tmp_path / "not-a-directory")})
+    found["cache"] = (status, checks["cache"])
+    expected = {
+        "missing": (1, ("failed", "run `claude` and log in"), "failed"),
+        "mode": (0, ("warning", f"chmod 600 {credentials}")),
+        "expired": (1, ("failed", "run `claude` to log in again (it refreshes the token)")),
+        "scope": (1, "failed", True),
+        "cache": (1, ("failed", "make it a directory you own and can write (mode 0700), or set CLAUDE_USAGE_CACHE_DIR")),
+    }
+    assert expected == found
+
+
+def test_doctor_reports_a_rate_limit_block_and_does_not_break_it(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """An active block: when it ends, the error the cache recorded, and --online sends nothing."""
+    https_server.answer = respond(429, RATE_LIMIT_BODY, {"Retry-After": "3600"})
+    invoke([], command_env)
+    status, out, _ = invoke(["doctor", "--json", "--online"], at(command_env, 60))
+    checks = {check["step"]: check for check in json.loads(out)["checks"]}
+    assert (0, "warning", "no request is sent for another 1h 14m", "warning", "not sent: a rate-limit block is active", 1) == (
+        status,
+        checks["rate-limit block"]["status"],
+        checks["rate-limit block"]["detail"],
+        checks["last error"]["status"],
+        checks["request"]["detail"],
+        https_server.request_count,
+    )
+
+
+def test_doctor_online_reports_the_servers_answer(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """--online sends one request; a scope refusal is a failure with the scope fix."""
+    https_server.answer = respond(403, SCOPE_BODY)
+    status, checks = doctor(command_env, "--online")
+    assert (1, "failed", 1) == (status, checks["request"][0], https_server.request_count)
+
+
+def test_doctor_shows_no_secret(command_env: dict[str, str]) -> None:
+    """The token from the environment and a proxy password stay out of the report."""
+    env = {**command_env, "CLAUDE_CODE_OAUTH_TOKEN": SECRETS[0], "HTTPS_PROXY": "http://user:hunter2@proxy.example:3128"}
+    status, out, err = invoke(["doctor"], env)
+    assert (0, False, True) == (status, "hunter2" in out + err, "HTTPS_PROXY=http://***@proxy.example:3128" in out)
+
+
+# -- watch -------------------------------------------------------------------------------------
+
+
+def start_watch(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "claude_usage", "watch", *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def test_watch_off_a_terminal_prints_a_line_per_interval(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """One status line per interval (the fake clock moves on at each) and SIGTERM exits 0; the
+    data is read again through the cache as the fake hours pass (more than one request)."""
+    watcher = start_watch(["--interval", "60"], command_env)
+    assert watcher.stdout is not None
+    lines = [watcher.stdout.readline().decode() for _ in range(4)]
+    watcher.terminate()
+    _, err = watcher.communicate(timeout=60)
+    assert_no_secrets(*lines, err)
+    expected = [
+        "5h 48% (2h 14m) | 7d 64% (3d 21h)\n",
+        "5h 48% (2h 13m) | 7d 64% (3d 21h)\n",
+        "5h 48% (2h 12m) | 7d 64% (3d 21h)\n",
+        "5h 48% (2h 11m) | 7d 64% (3d 21h)\n",
+    ]
+    assert (expected, 0, b"", True) == (lines, watcher.returncode, err, https_server.request_count >= 2)
+
+
+def read_until(fd: int, wanted: bytes, limit: int = 1 << 20) -> bytes:
+    """Bytes from a pseudo-terminal's master until ``wanted`` has appeared (or the child is gone)."""
+    seen = b""
+    while wanted not in seen and len(seen) < limit:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+
+
+def test_watch_on_a_terminal_redraws_in_place_and_restores_it_after_ctrl_c(command_env: dict[str, str]) -> None:
+    """Alternate screen and hidden cursor, the default view ticking each second, following a
+    resize, then Ctrl-C: the cursor and the screen come back and the exit status is 0."""
+    pid, master = pty.fork()
+    if pid == 0:  # the child: the pseudo-terminal is its controlling terminal
+        os.execve(sys.executable, [sys.executable, "-m", "claude_usage", "watch"], command_env)
+    first = read_until(master, b"resets in 2h 13m")
+    # A resize: the next frames follow the new width (compact wording, shorter bars).
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+    narrow = read_until(master, b" 48% 2h 1")
+    os.write(master, b"\x03")
+    rest = read_until(master, b"\x1b[?1049l")
+    _, wait_status = os.waitpid(pid, 0)
+    os.close(master)
+    assert_no_secrets(first, narrow, rest)
+    screen = first.decode("utf-8", "replace")
+    assert (True, True, True, True, True, 0) == (
+        screen.startswith("\x1b[?1049h\x1b[?25l\x1b[H5-hour"),
+        "resets in 2h 14m" in screen and "resets in 2h 13m" in screen,
+        "Ctrl-C to quit" in screen,
+        b" 48% 2h 1" in narrow,
+        rest.endswith(b"\x1b[?25h\x1b[?1049l"),
+        os.waitstatus_to_exitcode(wait_status),
+    )
+
+
+def test_watch_notifies_once_per_crossing(command_env: dict[str, str], https_server: LoopbackServer, tmp_path: Path) -> None:
+    """--notify 80: nothing at 48%, one notify-send when the 5-hour window reads 85%, none while it stays over."""
+    https_server.answer = in_turn(respond(200, usage_body(48.0)), respond(200, usage_body(85.0)))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    sent = tmp_path / "notifications"
+    fake = bin_dir / "notify-send"
+    fake.write_text(f'#!/bin/sh\nprintf "%s|%s\\n" "$1" "$2" >> {sent}\n')
+    fake.chmod(0o755)
+    env = {**command_env, "PATH": f"{bin_dir}:{command_env['PATH']}"}
+    watcher = start_watch(["--interval", "60", "--notify", "80"], env)
+    assert watcher.stdout is not None
+    lines = [watcher.stdout.readline().decode() for _ in range(8)]
+    watcher.terminate()
+    watcher.communicate(timeout=60)
+    assert (["5h 48%", "5h 85%"], "claude-usage|5-hour is at 85% (over 80%)\n") == (
+        sorted({line[:6] for line in lines}),
+        sent.read_text(),
+    )
+
+
+def test_watch_does_not_retry_a_refused_token_every_interval(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """A 401 (which the cache does not back off) is retried once per cache max age (180 s), not
+    once per 60 s interval: three error lines or more per request after the first."""
+    https_server.answer = respond(401, b'{"type":"error","error":{"type":"authentication_error","message":"Invalid bearer token"}}')
+    watcher = start_watch(["--interval", "60"], command_env)
+    assert watcher.stderr is not None
+    lines = [watcher.stderr.readline().decode() for _ in range(12)]
+    watcher.terminate()
+    rest = watcher.communicate(timeout=60)[1].decode()
+    errors = sum("(401)" in line for line in lines + rest.splitlines())
+    requests = https_server.request_count
+    assert (True, True, 0) == (requests >= 2, errors >= 3 * (requests - 1), watcher.returncode)
+
+
+def test_wait_does_not_end_on_stale_data(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """Cached data says 3%, but it is stale behind a rate-limit block: wait keeps waiting (24)."""
+    https_server.answer = respond(200, usage_body(3.0))
+    invoke([], command_env)
+    https_server.answer = respond(429, RATE_LIMIT_BODY, {"Retry-After": "3600"})
+    status, _, err = invoke(["wait", "--max", "5h=40", "--timeout", "600"], at(command_env, 200))
+    assert (24, True) == (status, err.startswith("claude-usage: timed out after 600 s; no fresh data: rate limited"))

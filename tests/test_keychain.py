@@ -26,7 +26,6 @@ import pytest
 
 from claude_usage import _native, credentials, keychain
 from claude_usage.errors import (
-    ClaudeUsageError,
     ConfigurationError,
     CredentialError,
     CredentialsNotFoundError,

@@ -7,6 +7,7 @@ package, or serving the command from its cache, stays cheap.
 from __future__ import annotations
 
 from claude_usage import errors as _errors
+from claude_usage._typing import TYPE_CHECKING
 from claude_usage.errors import *  # noqa: F403  (errors are cheap to import and always wanted)
 
 __version__ = "0.2.0"
@@ -25,10 +26,8 @@ _EXPORTS = {
     "UsageCache": "claude_usage.cache",
     "CacheResult": "claude_usage.cache",
 }
-__all__ = ["__version__", *sorted(_EXPORTS), *_errors.__all__]
+__all__ = ["__version__", *sorted(_EXPORTS), *_errors.__all__]  # noqa: PLE0604  (lists of str)
 
-# Not typing.TYPE_CHECKING: importing typing would cost the command's cache hit ~10 ms.
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 

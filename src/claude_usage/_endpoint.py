@@ -5,7 +5,8 @@ Import-light (its two imports load on use), so the command's cache hit can key o
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # not typing's: importing typing would cost a cache hit ~10 ms
+from claude_usage._typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 

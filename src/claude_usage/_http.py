@@ -70,12 +70,16 @@ def _holds_hashed_certificates(directory: str) -> bool:
 _HEX = frozenset("0123456789abcdef")
 
 
+def trust_store(verify: bool | str | os.PathLike[str], environ: Mapping[str, str]) -> str:
+    """The CA file or hashed directory a client verifies with."""
+    if isinstance(verify, bool):  # True: the default store (UsageClient refuses False)
+        return environ.get("CLAUDE_USAGE_CA_BUNDLE") or default_trust_store()
+    return os.fspath(verify)
+
+
 def build_ssl_context(verify: bool | str | os.PathLike[str], environ: Mapping[str, str]) -> ssl.SSLContext:
     """A verifying TLS >= 1.2 context that reads no TLS-related environment variable but ours."""
-    if isinstance(verify, bool):  # True: the default store (UsageClient refuses False)
-        bundle = environ.get("CLAUDE_USAGE_CA_BUNDLE") or default_trust_store()
-    else:
-        bundle = os.fspath(verify)
+    bundle = trust_store(verify, environ)
     # Not ssl.create_default_context(): it would honour SSLKEYLOGFILE.
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2

@@ -41,9 +41,8 @@ from claude_usage.errors import (
     UnauthorizedError,
     UnexpectedStatusError,
 )
+from claude_usage._typing import TYPE_CHECKING
 
-# Not typing.TYPE_CHECKING: see the module docstring.
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
@@ -55,6 +54,7 @@ __all__ = [
     "CACHE_VERSION",
     "DEFAULT_MAX_AGE",
     "CacheResult",
+    "CacheState",
     "Fetched",
     "UsageCache",
     "block_seconds",
@@ -354,6 +354,27 @@ class CacheResult:
         )
 
 
+class CacheState:
+    """What the cache holds for one source, without the usage itself: for diagnostics.
+
+    ``usable`` is false when the directory cannot be used (caching is then off); the other fields
+    are ``None`` (``failures`` 0) when there is no valid entry.
+    """
+
+    __slots__ = ("path", "usable", "fetched_at", "blocked_until", "failures", "last_error_kind", "last_error_message", "last_error_at")
+
+    def __init__(self, path: str | None, usable: bool, entry: _Entry | None) -> None:
+        self.path = path
+        self.usable = usable
+        self.fetched_at = None if entry is None else entry.fetched_at
+        self.blocked_until = None if entry is None else entry.blocked_until
+        self.failures = 0 if entry is None else entry.failures
+        failure = None if entry is None else entry.last_error
+        self.last_error_kind = None if failure is None else failure.kind
+        self.last_error_message = None if failure is None else failure.message
+        self.last_error_at = None if failure is None else failure.at
+
+
 class UsageCache:
     """The shared cache directory; see the module docstring for the protocol.
 
@@ -383,6 +404,11 @@ class UsageCache:
     def path(self, key: str) -> str | None:
         """The cache file for ``key`` (``None`` when caching is off)."""
         return None if self.directory is None else os.path.join(self.directory, f"{key}.json")
+
+    def state(self, key: str, source: str) -> CacheState:
+        """The entry for ``key`` as diagnostics see it (creating the directory, as any use would)."""
+        usable = self._ready_directory() is not None
+        return CacheState(self.path(key), usable, self._read(key, source, False) if usable else None)
 
     def get(
         self,
@@ -624,17 +650,12 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def human_duration(seconds: float) -> str:
-    """``"3d 4h"``, ``"2h 14m"``, ``"14m"`` or ``"<1m"`` (rounded down)."""
-    total = int(max(0.0, seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m" if minutes else "<1m"
+def _clock_time(seconds: float) -> str:
+    """``09:46:05 UTC``: blocks last at most a day, so the time of day names the moment.
+
+    A clock time rather than a duration: durations for people are the rendering layer's to word.
+    """
+    return time.strftime("%H:%M:%S UTC", time.gmtime(seconds))
 
 
 def _blocked_error(entry: _Entry, now: float) -> ClaudeUsageError:
@@ -642,12 +663,12 @@ def _blocked_error(entry: _Entry, now: float) -> ClaudeUsageError:
     assert entry.blocked_until is not None
     remaining = entry.blocked_until - now
     failure = entry.last_error
-    wait = human_duration(remaining) if remaining >= 60 else f"{max(1, round(remaining))}s"
     if failure is None or failure.kind == RateLimitedError.kind:
         return RateLimitedError(
-            f"rate limited by the server; no request is sent for another {wait}", retry_after=remaining
+            f"rate limited by the server; no request is sent until {_clock_time(entry.blocked_until)}",
+            retry_after=remaining,
         )
-    return _recreate(failure, f"{failure.message} (recorded {human_duration(now - failure.at)} ago; next attempt in {wait})")
+    return _recreate(failure, f"{failure.message} (recorded at {_clock_time(failure.at)}; next attempt after {_clock_time(entry.blocked_until)})")
 
 
 def _error_classes() -> dict[str, type[ClaudeUsageError]]:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
 import os
 import time
-from collections.abc import Callable, Mapping
-from datetime import timezone
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
 
 from claude_usage import __version__
 from claude_usage._endpoint import DEFAULT_API_URL, resolve_api_url
+from claude_usage._typing import TYPE_CHECKING
 from claude_usage.credentials import CredentialSource, locate_credentials, open_credentials
 from claude_usage.errors import (
     ConfigurationError,
@@ -23,14 +18,22 @@ from claude_usage.errors import (
     ServerError,
     UnauthorizedError,
     UnexpectedStatusError,
+    WaitTimeoutError,
     redact_secrets,
 )
-from claude_usage.models import UsageData, parse_error
 
+# Import-light (models, typing and the HTTP stack load on use): the command's cache hit goes
+# through UsageClient, and each of those costs more than the rest of its work.
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from types import TracebackType
+    from typing import Any
+
     from claude_usage._http import Reply, Transport
     from claude_usage._native import CredentialInfo
-    from claude_usage.cache import CacheResult, Fetched, UsageCache
+    from claude_usage.cache import CacheResult, CacheState, Fetched, UsageCache
+    from claude_usage.models import UsageData
+    from claude_usage.windows import Verdict
 
 __all__ = ["DEFAULT_API_URL", "UsageClient", "get_usage"]  # DEFAULT_API_URL: re-exported
 
@@ -56,10 +59,12 @@ class UsageClient:
         clock: Callable[[], float] = time.time,
         cache: UsageCache | bool | None = None,
         strict: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self.api_url = resolve_api_url(api_url, self._environ)
-        if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+        # Comparisons, not math.isfinite: NaN fails them too, and math is one import less on a cache hit.
+        if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
             raise ConfigurationError(f"timeout must be a positive number of seconds, not {timeout!r}")
         self.timeout = float(timeout)
         if verify is False:
@@ -69,6 +74,7 @@ class UsageClient:
         self._keychain = keychain
         self._clock = clock
         self.strict = strict
+        self._sleep = sleep
         self._transport: Transport | None = None
         self.credential_info: CredentialInfo | None = None
         """What the last credentials read said about the plan (no secrets)."""
@@ -79,6 +85,31 @@ class UsageClient:
     def credential_source(self) -> CredentialSource:
         """Where the next call will read the login from (reads nothing)."""
         return locate_credentials(environ=self._environ, keychain=self._keychain)
+
+    def read_login(self) -> CredentialInfo:
+        """Read the login as a request would (checking expiry and scope), and say what it holds
+        about itself: expiry, scopes, plan; never the token. Sends nothing."""
+        source = self.credential_source()
+        with open_credentials(source, environ=self._environ, clock=self._clock) as credential:
+            self.credential_info = info = credential.info
+        return info
+
+    def cache_state(self) -> CacheState | None:
+        """What the shared cache holds for this client's login and URL (``None`` without a cache)."""
+        if self._cache is None:
+            return None
+        from claude_usage.cache import cache_key
+
+        source = self.credential_source()
+        return self._cache.state(cache_key(source.key, self.api_url), source.key)
+
+    def trust_store(self) -> str:
+        """The CA file or directory requests are verified with, after loading it (a
+        ``ConfigurationError`` says why it cannot be)."""
+        from claude_usage._http import build_ssl_context, trust_store
+
+        build_ssl_context(self._verify, self._environ)
+        return trust_store(self._verify, self._environ)
 
     def get_usage(self, *, max_age: float | None = None) -> UsageData:
         """Read the login, send one request, and return the parsed usage.
@@ -91,24 +122,93 @@ class UsageClient:
             if max_age is not None:
                 raise ConfigurationError("max_age needs a cache: pass cache=True to UsageClient")
             return self._checked(self._fetch().usage)
-        from claude_usage.cache import DEFAULT_MAX_AGE, cache_key
+        return self._checked(self.get_result(max_age=max_age).usage_or_raise())
 
+    def get_result(
+        self,
+        *,
+        max_age: float | None = None,
+        force: bool = False,
+        ignore_block: bool = False,
+        decode: bool = True,
+    ) -> CacheResult:
+        """Usage through the cache, as a :class:`~claude_usage.cache.CacheResult` (never raises a
+        request's error: it is ``result.error``, beside older data when there is some).
+
+        ``force`` sends a request even when the cache is fresh, but not during a recorded
+        rate-limit block unless ``ignore_block`` (use sparingly: it spends the shared budget).
+        ``decode=False`` leaves cached data in its ``to_dict()`` form (``result.data``) until
+        ``result.usage`` is read, so a caller that only prints JSON never loads the models.
+        Without a cache (``cache=None``), every call sends a request.
+        """
+        from claude_usage.cache import DEFAULT_MAX_AGE, UsageCache, cache_key
+
+        cache = self._cache or UsageCache(None, clock=self._clock)
         source = self.credential_source()
-        self.cache_result = self._cache.get(
+        self.cache_result = cache.get(
             cache_key(source.key, self.api_url),
             source.key,
             self._fetch,
             max_age=DEFAULT_MAX_AGE if max_age is None else max_age,
+            force=force,
+            ignore_block=ignore_block,
             wait=self.timeout + 5.0,
+            decode=decode,
         )
-        return self._checked(self.cache_result.usage_or_raise())
+        return self.cache_result
 
     def _checked(self, usage: UsageData) -> UsageData:
         # Checked after a tolerant parse rather than by parsing strictly: the cache, shared with
         # tolerant processes, then keeps what the server sent either way.
         if self.strict and usage.problems:
+            from claude_usage.models import parse_error
+
             raise parse_error(usage.problems[0])
         return usage
+
+    def wait_until_under(
+        self,
+        maxima: Iterable[tuple[str, float]],
+        *,
+        timeout: float | None = None,
+        max_age: float | None = None,
+        margin: float = 60.0,
+        on_wait: Callable[[list[Verdict], float], None] | None = None,
+    ) -> CacheResult:
+        """Block until every ``(window, percent)`` holds (see :func:`claude_usage.windows.evaluate`).
+
+        While a window is over, it sleeps until the earliest such window resets plus ``margin``
+        seconds (usage only drops at a reset), and never re-checks sooner than ``max_age``
+        (default 180): every check goes through the cache, so waiting costs the rate budget no
+        more than one status line does. ``on_wait(over, seconds)`` is called before each sleep.
+        Stale data never ends a wait. Raises :class:`WaitTimeoutError` once ``timeout`` seconds
+        have passed, and the error of a failed request when there is no data to judge.
+        """
+        from claude_usage.cache import DEFAULT_MAX_AGE
+        from claude_usage.windows import evaluate
+
+        conditions = list(maxima)
+        interval = DEFAULT_MAX_AGE if max_age is None else max_age
+        deadline = None if timeout is None else self._clock() + timeout
+        while True:
+            result = self.get_result(max_age=interval)
+            over = [verdict for verdict in evaluate(result.usage_or_raise(), conditions) if verdict.over]
+            # Stale data (a request failed, or a block holds them back) may say "under" about a
+            # window that has filled since: only fresh data ends a wait.
+            if not over and not result.stale:
+                return result
+            now = self._clock()
+            resets = [verdict.resets_at.timestamp() for verdict in over if verdict.resets_at is not None]
+            pause = max(interval, min(resets) + margin - now) if resets else interval
+            if deadline is not None and now + pause > deadline:
+                if deadline > now:
+                    self._sleep(deadline - now)
+                names = ", ".join(f"{verdict.key} at {verdict.utilization:g}%" for verdict in over)
+                why = f"still over: {names}" if over else f"no fresh data: {result.error.message if result.error else ''}"
+                raise WaitTimeoutError(f"timed out after {timeout:g} s; {why}")
+            if on_wait is not None:
+                on_wait(over, pause)
+            self._sleep(pause)
 
     def _fetch(self) -> Fetched:
         from claude_usage.cache import Fetched
@@ -174,6 +274,8 @@ def interpret_reply(reply: Reply, source: CredentialSource, *, now: float) -> Us
     """Map a reply to ``UsageData`` or the error its status means."""
     status = reply.status
     if status == 200:
+        from claude_usage.models import UsageData
+
         return UsageData.from_json(reply.body)
     detail = _server_message(reply.body)
     said = f": {detail}" if detail else ""
@@ -207,6 +309,9 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils
+    from datetime import timezone
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -16,10 +16,10 @@ from claude_usage.errors import (
     CredentialsNotFoundError,
     NoHomeDirError,
 )
+from claude_usage._typing import TYPE_CHECKING
 
-# Not typing.TYPE_CHECKING (nor a dataclass below): the command's cache hit locates the
-# credentials, and importing typing or dataclasses would cost it more than the rest together.
-TYPE_CHECKING = False
+# No dataclass below either: the command's cache hit locates the credentials, and importing
+# dataclasses would cost it more than the rest of its work.
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any, Literal, TypeAlias

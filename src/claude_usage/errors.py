@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import re
 
-# Not `from typing import TYPE_CHECKING`: typing costs ~10 ms to import, and mypy treats any
-# constant of this name as true.
-TYPE_CHECKING = False
+from claude_usage._typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from typing import Any, ClassVar
 
@@ -35,11 +34,22 @@ __all__ = [
     "ServerError",
     "UnauthorizedError",
     "UnexpectedStatusError",
+    "UnknownWindowError",
+    "WaitTimeoutError",
 ]
 
 
 # A server (or a proxy in between) that echoes the request could put the token into our text.
 _TOKEN_LIKE = r"sk-ant-[A-Za-z0-9._~+/=-]*|Bearer\s+\S+"
+
+
+# The command's exit statuses that are no error kind's (each error class names its own below).
+EXIT_OK = 0
+EXIT_OTHER = 1
+EXIT_USAGE = 2
+#: `claude-usage check`: a window is over its limit.
+EXIT_OVER_LIMIT = 20
+EXIT_INTERRUPTED = 130
 
 
 def redact_secrets(text: str) -> str:
@@ -59,6 +69,8 @@ class ClaudeUsageError(Exception):
     """Base class of every error this library raises."""
 
     kind: ClassVar[str] = "Error"
+    #: The command's exit status for this kind; a subclass without its own takes its parent's.
+    exit_code: ClassVar[int] = EXIT_OTHER
     default_hint: ClassVar[str] = ""
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
@@ -81,6 +93,7 @@ class ConfigurationError(ClaudeUsageError, ValueError):
     """An argument or environment variable of this library has a value it refuses."""
 
     kind = "Configuration"
+    exit_code = 14
     default_hint = "check the arguments and CLAUDE_USAGE_* environment variables"
 
 
@@ -88,6 +101,7 @@ class ParseError(ClaudeUsageError):
     """A credential file or a response body is not what it should be."""
 
     kind = "Parse"
+    exit_code = 11
     default_hint = "the data is malformed; if it is the credential file, run `claude` to log in again"
 
 
@@ -101,6 +115,7 @@ class CredentialsNotFoundError(CredentialError):
     """No login is stored: Claude Code was never logged in here, or logged out."""
 
     kind = "NotFound"
+    exit_code = 3
     default_hint = "run `claude` and log in"
 
 
@@ -108,6 +123,7 @@ class CredentialsExpiredError(CredentialError):
     """The stored access token has expired; only Claude Code may refresh it."""
 
     kind = "Expired"
+    exit_code = 4
     default_hint = "run `claude` to log in again (it refreshes the token)"
 
 
@@ -115,6 +131,7 @@ class CredentialsPermissionError(CredentialError):
     """The credential file exists but this user may not read it."""
 
     kind = "Permission"
+    exit_code = 12
     default_hint = "check the credential file's permissions (it should be readable by you, mode 0600)"
 
 
@@ -122,6 +139,7 @@ class CredentialsUnreadableError(CredentialError):
     """The credential path is not a regular file, or reading it failed."""
 
     kind = "Unreadable"
+    exit_code = 12
     default_hint = "the credential path must be the regular file Claude Code wrote; check it"
 
 
@@ -129,6 +147,7 @@ class NoHomeDirError(CredentialError):
     """``HOME`` is unset or empty, so the credential file cannot be located."""
 
     kind = "NoHomeDir"
+    exit_code = 3
     default_hint = "set HOME (or CLAUDE_CONFIG_DIR)"
 
 
@@ -136,6 +155,7 @@ class KeychainError(CredentialError):
     """The macOS Keychain refused to give the login; ``os_status`` is its OSStatus, if it gave one."""
 
     kind = "Keychain"
+    exit_code = 13
     default_hint = (
         "open Keychain Access and check the 'Claude Code-credentials' item, or run `claude` to log in again"
     )
@@ -178,6 +198,7 @@ class UnauthorizedError(ApiError):
     """401: the token is expired or revoked."""
 
     kind = "Unauthorized"
+    exit_code = 6
     default_hint = "run `claude` to log in again"
 
 
@@ -185,6 +206,7 @@ class ForbiddenError(ApiError):
     """403: the token may not read usage."""
 
     kind = "Forbidden"
+    exit_code = 7
     default_hint = "log in with `claude` using a Claude subscription account"
 
 
@@ -192,6 +214,7 @@ class InsufficientScopeError(CredentialError, ForbiddenError):
     """The token lacks the ``user:profile`` scope (known before sending, or said by a 403)."""
 
     kind = "InsufficientScope"
+    exit_code = 5
     default_hint = (
         "this token cannot read usage (tokens from `claude setup-token` are inference-only); "
         "run `claude` and log in"
@@ -202,6 +225,7 @@ class RateLimitedError(ApiError):
     """429: too many requests; ``retry_after`` is in seconds when the server said."""
 
     kind = "RateLimited"
+    exit_code = 8
     default_hint = "wait before asking again; cache results (the endpoint allows about 30 requests an hour)"
 
     def __init__(self, message: str, *, retry_after: float | None = None, hint: str | None = None) -> None:
@@ -213,6 +237,7 @@ class ServerError(ApiError):
     """5xx: the server failed; usually transient."""
 
     kind = "Server"
+    exit_code = 10
     default_hint = "the service had a problem; try again in a minute"
 
     def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
@@ -224,6 +249,7 @@ class UnexpectedStatusError(ApiError):
     """Any other status than 200, redirects included (they are never followed)."""
 
     kind = "UnexpectedStatus"
+    exit_code = 10
     default_hint = "the endpoint answered in an unexpected way; check the API URL"
 
     def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
@@ -235,4 +261,21 @@ class NetworkError(ApiError):
     """Connecting, TLS, or the exchange failed, or the call's deadline passed."""
 
     kind = "Network"
+    exit_code = 9
     default_hint = "check the network connection (and HTTPS_PROXY, if you use a proxy)"
+
+
+class UnknownWindowError(ConfigurationError):
+    """A usage window was named that is neither a known window, an alias, nor in the data."""
+
+    kind = "UnknownWindow"
+    exit_code = EXIT_USAGE
+    default_hint = "name a window as in the JSON (five_hour, seven_day, seven_day_sonnet...), 5h, 7d, or a model's name"
+
+
+class WaitTimeoutError(ClaudeUsageError):
+    """The deadline of a wait passed while a window was still over its limit."""
+
+    kind = "WaitTimeout"
+    exit_code = 24
+    default_hint = "wait longer (--timeout), or raise the limit"

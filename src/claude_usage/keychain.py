@@ -14,10 +14,8 @@ from __future__ import annotations
 import os
 
 from claude_usage.errors import ConfigurationError
+from claude_usage._typing import TYPE_CHECKING
 
-# Not typing.TYPE_CHECKING: on macOS the command's cache hit names the item (keychain_location),
-# and importing typing would cost it ~10 ms.
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Final

@@ -68,7 +68,7 @@ def format_table(rows: list[Row]) -> str:
     header = ("test", "figure", "goal", "met")
     cells = [header] + [(str(r["test"]), str(r["figure"]), str(r["goal"]), "yes" if r["met"] else "NO") for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 

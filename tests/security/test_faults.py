@@ -101,7 +101,7 @@ class Outcome:
 GOAL = f"typed error, <= {DEADLINE + SLACK:.1f} s, sent <= 1x, RSS < 5 MB"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def bomb() -> Answer:
     """Built once (compressing 64 MiB), outside any measured call."""
     return gzip_bomb()

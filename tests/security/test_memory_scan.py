@@ -46,6 +46,9 @@ url, ca = sys.argv[1], sys.argv[2]
 if sys.argv[3:] == ["no-wipes"]:  # the control run: the library's Python-side wipes switched off
     import claude_usage._http
     claude_usage._http.wipe_bytes = lambda secret: None
+    # The client loads the models only to parse a reply; importing them then reuses the freed
+    # memory this control is meant to find, so they are loaded first, as a caller of UsageData has.
+    import claude_usage.models
 kept = None  # what the caller holds afterwards: the data or the error
 try:
     kept = claude_usage.get_usage(api_url=url, verify=ca, timeout=1.0)

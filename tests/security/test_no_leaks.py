@@ -306,7 +306,7 @@ def test_debug_logs_and_http_debuglevel_hold_no_token(
     monkeypatch.setattr(http.client.HTTPSConnection, "debuglevel", 1)
     endings = Counter[str]()
     with caplog.at_level(logging.DEBUG):
-        for name, answer in ENDINGS:
+        for _name, answer in ENDINGS:
             https_server.answer = answer
             try:
                 get_usage(api_url=https_server.url, verify=ca_file, environ=environ)

@@ -1,0 +1,173 @@
+"""The ``claude-usage`` command: entry point, and what every subcommand shares.
+
+Each subcommand is a module here (``show`` is the default view, then ``check``, ``wait``), imported
+only when it runs; the argument table is :mod:`.arguments`, the presentation :mod:`.render`. All
+of them get their data through the public :class:`~claude_usage.client.UsageClient` API.
+
+A cache hit, ``--help`` and ``--version`` import neither the HTTP stack nor the native module,
+and the ``--json`` cache hit not even the models: a status line that runs every few seconds
+costs little more than starting Python. For the same reason nothing here imports argparse,
+dataclasses or typing at run time (each costs a cache hit more than all the rest of its work).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from claude_usage import __version__
+from claude_usage._typing import TYPE_CHECKING
+from claude_usage.cli.arguments import PROG, Exit, UsageError, parse
+from claude_usage.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ClaudeUsageError, ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import TextIO
+
+    from claude_usage.cache import CacheResult
+    from claude_usage.cli.arguments import Arguments
+    from claude_usage.client import UsageClient
+
+__all__ = ["Context", "__version__", "exit_code", "main", "run"]
+
+#: Test-only: a fixed "now" (epoch seconds) for the cache and the view, so tests can move time;
+#: a wait's sleeps move it on instead of sleeping.
+TEST_NOW_VARIABLE = "CLAUDE_USAGE_TEST_NOW"
+
+
+def run() -> None:
+    """The ``claude-usage`` entry point: :func:`main`, then exit without interpreter teardown.
+
+    Freeing every module and object at exit costs a cold run tens of milliseconds (a sixth of
+    it on the benchmark machine), and nothing is left to clean up once ``main`` returns: the
+    output is flushed, cache files are renamed into place or removed, the credential is wiped
+    and freed. An exception escaping ``main`` still exits the ordinary way, with its traceback.
+    """
+    status = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said
+            pass
+    os._exit(status)
+
+
+class Context:
+    """What a subcommand runs with: environment, streams, and the clock (real, or the tests')."""
+
+    __slots__ = ("environ", "out", "err", "_fixed", "_slept")
+
+    def __init__(self, environ: Mapping[str, str], out: TextIO, err: TextIO) -> None:
+        self.environ = environ
+        self.out = out
+        self.err = err
+        self._fixed: float | None = None
+        self._slept = 0.0
+        fixed = environ.get(TEST_NOW_VARIABLE)
+        if fixed:
+            try:
+                self._fixed = float(fixed)
+            except ValueError:
+                raise ConfigurationError(f"{TEST_NOW_VARIABLE} must be epoch seconds (it is for tests only)") from None
+
+    def now(self) -> float:
+        return time.time() if self._fixed is None else self._fixed + self._slept
+
+    def sleep(self, seconds: float) -> None:
+        if self._fixed is None:
+            time.sleep(seconds)
+        else:
+            self._slept += seconds
+
+    def client(self, timeout: float | None = None) -> UsageClient:
+        """A client on the shared cache, with this context's environment and clock."""
+        from claude_usage.cache import UsageCache
+        from claude_usage.client import UsageClient
+
+        cache = UsageCache.from_environment(self.environ, clock=self.now)
+        return UsageClient(
+            timeout=10.0 if timeout is None else timeout, environ=self.environ, clock=self.now, sleep=self.sleep, cache=cache
+        )
+
+    def usable(self, result: CacheResult, strict: bool) -> CacheResult:
+        """``result`` when it has data to show (stale data unless ``strict``), else its error raised."""
+        if result.error is not None and (result.data is None or strict):
+            raise result.error
+        return result
+
+    def warn_if_stale(self, result: CacheResult) -> None:
+        if result.error is not None:
+            from claude_usage.cli.render import error_line, human_age
+
+            self.err.write(f"{PROG}: showing data from {human_age(result.age_seconds)} ago: {error_line(result.error)}\n")
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run the command; return its exit status."""
+    env = os.environ if environ is None else environ
+    out = sys.stdout if stdout is None else stdout
+    err = sys.stderr if stderr is None else stderr
+    try:
+        args = parse(sys.argv[1:] if argv is None else argv, out)
+    except Exit as finished:
+        return finished.status
+    except UsageError as problem:
+        err.write(f"{problem.usage}{PROG}: error: {problem}\n")
+        return EXIT_USAGE
+    try:
+        context = Context(env, out, err)
+        return _command(args.command)(args, context)
+    except UsageError as problem:
+        err.write(f"{PROG}: {problem}\n")
+        return EXIT_USAGE
+    except ClaudeUsageError as error:
+        from claude_usage.cli.render import report_error
+
+        return report_error(error, getattr(args, "json", False), out, err)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `claude-usage | head -1`
+        return EXIT_OK
+
+
+def _command(name: str) -> Callable[[Arguments, Context], int]:
+    if name == "check":
+        from claude_usage.cli.check import check as command
+    elif name == "wait":
+        from claude_usage.cli.wait import wait as command
+    elif name == "watch":
+        from claude_usage.cli.watch import watch as command
+    elif name == "doctor":
+        from claude_usage.cli.doctor import doctor as command
+    else:
+        from claude_usage.cli.show import show as command
+    return command
+
+
+def write(out: TextIO, text: str) -> None:
+    """``text`` to ``out``, flushed; characters its encoding cannot show are replaced."""
+    try:
+        out.write(text)
+    except UnicodeEncodeError:
+        # A server-supplied name the output encoding cannot show must not fail the command.
+        encoding = getattr(out, "encoding", None) or "ascii"
+        out.write(text.encode(encoding, "replace").decode(encoding))
+    out.flush()
+
+
+def iso_utc(seconds: float) -> str:
+    """``datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")``, without
+    importing datetime (the ``--json`` cache hit needs nothing else from it)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(seconds))
+
+
+def exit_code(error: ClaudeUsageError) -> int:
+    """The documented exit status for ``error`` (its class's, or its nearest parent's)."""
+    return error.exit_code

@@ -1,0 +1,346 @@
+"""How the command shows things: durations, bars, the default view, the status line, errors.
+
+Every import beyond the standard library's cheapest is made where it is used: the cache hit
+renders through this module, and a model or datetime import costs it more than its own work.
+"""
+
+from __future__ import annotations
+
+import os
+
+from claude_usage import windows
+from claude_usage._typing import TYPE_CHECKING
+from claude_usage.cli import iso_utc, write
+from claude_usage.cli.arguments import PROG
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from datetime import datetime
+    from typing import Any, TextIO
+
+    from claude_usage.cache import CacheResult
+    from claude_usage.errors import ClaudeUsageError
+    from claude_usage.models import ExtraUsage, UsageData, UsagePeriod
+
+_WINDOW_FIELDS = {
+    "": "percent used, rounded (48)",
+    "_reset": "time until reset (2h 14m)",
+    "_elapsed": "percent of the window's time elapsed (55)",
+    "_pace": "on pace / over pace",
+    "_bar": "a 10-character bar",
+}
+#: Every field --format knows; a missing value prints as "-".
+FORMAT_FIELDS: Mapping[str, str] = {
+    **{f"{key}{suffix}": text for key, _label, _alias, _hours in windows.WINDOWS for suffix, text in _WINDOW_FIELDS.items()},
+    "extra_used": "extra usage spent this month ($7.63)",
+    "extra_limit": "extra usage monthly limit ($20.00, or 'no limit')",
+    "extra_percent": "extra usage percent of the limit (38)",
+    "plan": "plan name from the login (Max 5x)",
+    "stale": "'stale' when the data is older than a failed request, else empty",
+    "age": "time since the data was fetched (3m)",
+    "fetched_at": "when the data was fetched (ISO 8601, UTC)",
+}
+MISSING = "-"
+
+
+def human_duration(seconds: float) -> str:
+    """``"3d 4h"``, ``"2h 14m"``, ``"14m"`` or ``"<1m"`` (rounded down)."""
+    total = int(max(0.0, seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m" if minutes else "<1m"
+
+
+def error_line(error: ClaudeUsageError) -> str:
+    return f"{error.message} (hint: {error.hint})" if error.hint else error.message
+
+
+def report_error(error: ClaudeUsageError, as_json: bool, out: TextIO, err: TextIO) -> int:
+    """The error on stderr (and as JSON on stdout with ``as_json``); returns its exit status."""
+    err.write(f"{PROG}: {error_line(error)}\n")
+    code = error.exit_code
+    if as_json:
+        import json
+
+        described: dict[str, Any] = {"kind": error.kind, "message": error.message, "hint": error.hint, "exit_code": code}
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            described["retry_after"] = round(retry_after)
+        write(out, json.dumps({"error": described}) + "\n")
+    return code
+
+
+class Style:
+    __slots__ = ("color", "unicode", "columns")
+
+    def __init__(self, color: bool, unicode: bool, columns: int) -> None:
+        self.color = color
+        self.unicode = unicode
+        self.columns = columns
+
+
+def style(color: str, environ: Mapping[str, str], out: TextIO) -> Style:
+    is_tty = isatty(out)
+    if color == "auto":
+        use_color = is_tty and "NO_COLOR" not in environ
+    else:
+        use_color = color == "always"
+    encoding = getattr(out, "encoding", None)  # None: a text buffer, which holds any character
+    try:
+        unicode = encoding is None or bool("█▏▎▍▌▋▊▉░".encode(encoding))
+    except (UnicodeEncodeError, LookupError):
+        unicode = False
+    return Style(use_color, unicode, _columns(environ, out, is_tty))
+
+
+def isatty(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _columns(environ: Mapping[str, str], out: TextIO, is_tty: bool) -> int:
+    """``shutil.get_terminal_size``'s rule (``COLUMNS``, then the terminal, then 80) on our environ."""
+    text = environ.get("COLUMNS", "")
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    if is_tty:
+        try:
+            return os.get_terminal_size(out.fileno()).columns or 80
+        except (AttributeError, ValueError, OSError):
+            pass
+    return 80
+
+
+_RESET = "\033[0m"
+
+
+def paint(text: str, code: str, style: Style) -> str:
+    return f"\033[{code}m{text}{_RESET}" if style.color and code else text
+
+
+def level_color(percent: float) -> str:
+    return "32" if percent < 50 else "33" if percent < 80 else "31"
+
+
+def _bar(percent: float, width: int, style: Style) -> str:
+    fraction = min(max(percent, 0.0), 100.0) / 100.0
+    if not style.unicode:
+        filled = round(fraction * width)
+        return "#" * filled + "-" * (width - filled)
+    eighths = round(fraction * width * 8)
+    full, part = divmod(eighths, 8)
+    partial = " ▏▎▍▌▋▊▉"[part] if part else ""
+    return paint("█" * full + partial, level_color(percent), style) + "░" * (width - full - len(partial))
+
+
+def printable(text: str, limit: int = 40) -> str:
+    """Server-supplied names, without control characters (no terminal escapes from the network)."""
+    return "".join(ch for ch in text if ch.isprintable())[:limit]
+
+
+def _window_label(key: str) -> str:
+    return printable(windows.label(key))
+
+
+class _Row:
+    __slots__ = ("label", "period", "hours")
+
+    def __init__(self, label: str, period: UsagePeriod, hours: float | None) -> None:
+        self.label = label
+        self.period = period
+        self.hours = hours
+
+
+def _rows(usage: UsageData) -> list[_Row]:
+    """One row per window with data, then per ``limits`` entry not already shown under its label."""
+    from claude_usage.models import UsagePeriod
+
+    order = {key: index for index, (key, _label, _alias, _hours) in enumerate(windows.WINDOWS)}
+    keys = sorted(usage.windows, key=lambda key: order.get(key, len(order)))
+    rows = [_Row(_window_label(key), usage.windows[key], windows.period_hours(key)) for key in keys]
+    shown = {row.label for row in rows}
+    for limit in usage.limits:
+        label = printable(windows.limit_label(limit))
+        if label in shown:
+            continue
+        shown.add(label)
+        rows.append(_Row(label, UsagePeriod(limit.percent, limit.resets_at), windows.limit_period_hours(limit)))
+    return rows
+
+
+class _Pace:
+    __slots__ = ("elapsed", "on_pace")
+
+    def __init__(self, elapsed: float, on_pace: bool) -> None:
+        self.elapsed = elapsed
+        self.on_pace = on_pace
+
+
+def _pace(row: _Row, now: datetime) -> _Pace | None:
+    if row.hours is None:
+        return None
+    elapsed = row.period.time_elapsed_percent(row.hours, now=now)
+    on_pace = row.period.is_on_pace(row.hours, now=now)
+    return None if elapsed is None or on_pace is None else _Pace(elapsed, on_pace)
+
+
+def _reset_text(period: UsagePeriod, now: datetime) -> str | None:
+    left = period.time_until_reset(now=now)
+    if left is None:
+        return None
+    seconds = left.total_seconds()
+    return "now" if seconds <= 0 else human_duration(seconds)
+
+
+def _percent(value: float) -> str:
+    return f"{value:.0f}"
+
+
+def _plan_name(result: CacheResult) -> str | None:
+    if not result.subscription_type:
+        return None
+    name = printable(result.subscription_type.replace("_", " ")).title()
+    tier = result.rate_limit_tier or ""
+    for multiple in ("20x", "5x"):
+        if tier.endswith(f"_{multiple}") and multiple not in name.lower():
+            return f"{name} {multiple}"
+    return name
+
+
+_CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+def _money(amount: Any, extra: ExtraUsage, style: Style) -> str:
+    text = f"{amount:,.{extra.minor_unit_exponent}f}"
+    symbol = _CURRENCY_SYMBOLS.get(extra.currency.upper())
+    if symbol is not None and (style.unicode or symbol.isascii()):
+        return f"{symbol}{text}"
+    return f"{text} {printable(extra.currency, 8)}"
+
+
+def _extra_parts(extra: ExtraUsage | None, style: Style) -> tuple[str, str, str] | None:
+    """(spent, limit, percent) of enabled extra usage, each formatted; ``None`` when not enabled."""
+    from decimal import Decimal
+
+    if extra is None or not extra.is_enabled:
+        return None
+    used = extra.used_credits_major or Decimal(0)
+    limit = extra.monthly_limit_major
+    percent = extra.utilization
+    if percent is None and limit:
+        percent = float(used / limit * 100)
+    return (
+        _money(used, extra, style),
+        "no limit" if limit is None else _money(limit, extra, style),
+        MISSING if percent is None else _percent(percent),
+    )
+
+
+def fields(usage: UsageData, result: CacheResult, now: datetime, style: Style) -> dict[str, str]:
+    fields = dict.fromkeys(FORMAT_FIELDS, MISSING)
+    for key, _label, _alias, hours in windows.WINDOWS:
+        period = usage.windows.get(key)
+        if period is None:
+            continue
+        row = _Row(key, period, hours)
+        pace = _pace(row, now)
+        fields[key] = _percent(period.utilization)
+        fields[f"{key}_reset"] = _reset_text(period, now) or MISSING
+        fields[f"{key}_bar"] = _bar(period.utilization, 10, style)
+        if pace is not None:
+            fields[f"{key}_elapsed"] = _percent(pace.elapsed)
+            fields[f"{key}_pace"] = "on pace" if pace.on_pace else "over pace"
+    extra = _extra_parts(usage.extra_usage, style)
+    if extra is not None:
+        fields["extra_used"], fields["extra_limit"], fields["extra_percent"] = extra
+    fields["plan"] = _plan_name(result) or MISSING
+    fields["stale"] = "stale" if result.stale else ""
+    fields["age"] = human_age(result.age_seconds)
+    if result.fetched_at is not None:
+        fields["fetched_at"] = iso_utc(result.fetched_at)
+    return fields
+
+
+def human_age(seconds: float | None) -> str:
+    """``42s`` under a minute, else as :func:`human_duration`; ``-`` for no age."""
+    if seconds is None:
+        return MISSING
+    return f"{int(seconds)}s" if seconds < 60 else human_duration(seconds)
+
+
+def statusline(usage: UsageData, fields: Mapping[str, str], style: Style) -> str:
+    parts = []
+    for key, _label, short, _hours in windows.WINDOWS[:2]:
+        if fields[key] != MISSING:
+            percent = paint(f"{fields[key]}%", level_color(float(fields[key])), style)
+            reset = fields[f"{key}_reset"]
+            parts.append(f"{short} {percent}" + ("" if reset == MISSING else f" ({reset})"))
+    if not parts and not usage.windows:
+        parts.append("no usage windows")
+    if fields["extra_used"] != MISSING:
+        parts.append(f"extra {fields['extra_used']}/{fields['extra_limit']}")
+    if fields["stale"]:
+        parts.append(paint(f"stale {fields['age']}", "33", style))
+    return " | ".join(parts)
+
+
+def default_view(usage: UsageData, result: CacheResult, now: datetime, style: Style) -> str:
+    rows = _rows(usage)
+    extra = _extra_parts(usage.extra_usage, style)
+    plan = _plan_name(result)
+    labels = [row.label for row in rows] + (["Extra usage"] if extra else []) + (["Plan"] if plan else [])
+    width = max(len(label) for label in labels) if labels else 0
+    lines = _window_lines(rows, width, now, style)
+    if not rows:
+        lines.append("No usage windows reported for this account")
+    if extra is not None:
+        spent, limit, percent = extra
+        amount = f"{spent} of {limit}, {percent}%" if limit != "no limit" else f"{spent} (no monthly limit)"
+        lines.append(f"{'Extra usage':<{width}}  {amount}")
+    if plan:
+        lines.append(f"{'Plan':<{width}}  {plan}")
+    if result.stale:
+        lines.append(paint(f"Stale: data from {human_age(result.age_seconds)} ago", "33", style))
+    return "".join(line + "\n" for line in lines)
+
+
+def _window_lines(rows: Sequence[_Row], label_width: int, now: datetime, style: Style) -> list[str]:
+    """Aligned lines: label, bar, percent, reset and pace; compact wording when the terminal is narrow."""
+    cells = []
+    for row in rows:
+        pace = _pace(row, now)
+        word = None if pace is None else ("on pace" if pace.on_pace else "over pace")
+        cells.append((row, _reset_text(row.period, now), pace, word))
+    def reset_phrase(reset: str | None) -> str:
+        return "no reset time" if reset is None else "resets now" if reset == "now" else f"resets in {reset}"
+
+    reset_width = max((len(reset or MISSING) for _, reset, _, _ in cells), default=0)
+    phrase_width = max((len(reset_phrase(reset)) for _, reset, _, _ in cells), default=0)
+
+    def suffix(reset: str | None, pace: _Pace | None, word: str | None, compact: bool) -> str:
+        if compact:
+            return f" {reset or MISSING:<{reset_width}}" + (f" {word}" if word else "")
+        text = f"  {reset_phrase(reset):<{phrase_width}}"
+        return text + (f"  {_percent(pace.elapsed):>3}% of time, {word}" if pace else "")
+
+    fixed = label_width + 2 + 1 + 4  # label, gap, bar, space, "100%"
+    longest = max((len(suffix(r, p, w, False)) for _, r, p, w in cells), default=0)
+    compact = style.columns - fixed - longest < 10
+    if compact:
+        longest = max((len(suffix(r, p, w, True)) for _, r, p, w in cells), default=0)
+    bar_width = max(4, min(20, style.columns - fixed - longest))
+    lines = []
+    for row, reset, pace, word in cells:
+        tail = suffix(reset, pace, word, compact)
+        if pace is not None and word is not None:
+            tail = tail.replace(word, paint(word, "32" if pace.on_pace else "33", style))
+        percent = f"{_percent(row.period.utilization):>3}%"
+        lines.append(f"{row.label:<{label_width}}  {_bar(row.period.utilization, bar_width, style)} {percent}{tail}".rstrip())
+    return lines
