@@ -46,17 +46,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from claude_usage import pace
 from claude_usage.errors import ParseError, redact_secrets
+from claude_usage.windows import FIVE_HOUR_PERIOD_HOURS, SEVEN_DAY_PERIOD_HOURS, WINDOWS
 
 if TYPE_CHECKING:
     from decimal import Decimal  # imported when used: the command's cache path rarely needs it
 
 __all__ = ["ExtraUsage", "Limit", "UsageData", "UsagePeriod"]
 
-FIVE_HOUR_PERIOD_HOURS = 5.0
-SEVEN_DAY_PERIOD_HOURS = 168.0
-
-# The windows UsageData has an attribute for, in field order.
-_WINDOW_FIELDS = ("five_hour", "seven_day", "seven_day_sonnet", "seven_day_opus", "seven_day_oauth_apps")
+# The windows UsageData has an attribute for, in field order: the table's.
+_WINDOW_FIELDS = tuple(key for key, _label, _alias, _hours in WINDOWS)
 _KNOWN_WINDOWS = frozenset(_WINDOW_FIELDS)
 # Top-level objects that carry a "utilization" key but are not windows.
 _NOT_WINDOWS = frozenset({"extra_usage", "limits"})
