@@ -13,6 +13,19 @@ int cu_fail(cu_error *err, int status)
     return status;
 }
 
+int cu_fail_errno(cu_error *err, int status, int sys_errno)
+{
+    cu_fail(err, status);
+    if (err != NULL)
+        err->sys_errno = sys_errno;
+    return status;
+}
+
+int cu_ok(cu_error *err)
+{
+    return cu_fail(err, CU_OK);
+}
+
 cu_credential *cu_credential_alloc(size_t scope_count, size_t text_bytes)
 {
     const size_t head = sizeof(cu_credential);
@@ -179,6 +192,6 @@ cu_credential *cu_credential_from_token(const char *token, size_t len, cu_error 
     memcpy(cred->text + CU_BEARER_LEN, token, len);
     cred->token.ptr = cred->text + CU_BEARER_LEN;
     cred->token.len = len;
-    cu_fail(err, CU_OK);
+    cu_ok(err);
     return cred;
 }

@@ -20,8 +20,12 @@ void cu_memzero(void *p, size_t n);
 /* Wipes n bytes at p, then frees p. NULL-safe. */
 void cu_free_secret(void *p, size_t n);
 
-/* Records status (and clears the rest of *err); returns status for `return cu_fail(...)`. */
+/* cu_credential.c: records status (and clears the rest of *err); returns status for `return cu_fail(...)`. */
 int cu_fail(cu_error *err, int status);
+/* cu_fail, and the errno of the system call that failed in cu_error.sys_errno. */
+int cu_fail_errno(cu_error *err, int status, int sys_errno);
+/* Records success (a cleared *err); returns CU_OK. */
+int cu_ok(cu_error *err);
 
 /* A string inside a credential: ptr NULL means absent; a NUL follows ptr[len]. */
 typedef struct {

@@ -696,7 +696,7 @@ static int extract(const scanner *s, cu_credential **out, cu_error *err)
     if (!is_null(field[F_RATE_LIMIT_TIER]))
         cred->rate_limit_tier = put_text(field[F_RATE_LIMIT_TIER], close[F_RATE_LIMIT_TIER], &w);
     *out = cred;
-    return cu_fail(err, CU_OK);
+    return cu_ok(err);
 }
 
 int cu_parse_login(const char *data, size_t len, cu_credential **out, cu_error *err)

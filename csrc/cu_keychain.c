@@ -95,14 +95,6 @@ static int os_status_fail(cu_error *err, OSStatus os_status, int interactive)
     return keychain_fail(err, status, os_status, interactive);
 }
 
-static int errno_fail(cu_error *err, int status, int error_number)
-{
-    cu_fail(err, status);
-    if (err != NULL)
-        err->sys_errno = error_number;
-    return status;
-}
-
 /* --- Security.framework ------------------------------------------------------ */
 
 /* NULL when the text is not UTF-8 (or memory ran out: CF does not say which). */
@@ -171,7 +163,7 @@ static int query_item(const char *service_name, CFStringRef account, int want_da
         *data = (CFDataRef)result;
         result = NULL; /* now the caller's to release */
     }
-    status = cu_fail(err, CU_OK);
+    status = cu_ok(err);
 
 cleanup:
     if (result != NULL)
@@ -243,7 +235,7 @@ static int buffer_grow(cu_secret_buffer *b)
     return 0;
 }
 
-static long long now_ms(void)
+static long long monotonic_ms(void)
 {
     return (long long)(cu_monotonic_ns() / 1000000);
 }
@@ -269,7 +261,7 @@ static int reap_by(pid_t pid, long long deadline, int *wait_status)
             return 1;
         if (r < 0 && errno != EINTR)
             return -1;
-        if (now_ms() >= deadline)
+        if (monotonic_ms() >= deadline)
             return 0;
         if (r == 0)
             (void)nanosleep(&pause, NULL);
@@ -342,19 +334,19 @@ static int spawn_tool(const char *service, const char *account, pid_t *pid, int 
     argv[7] = NULL;
 
     if (cloexec_pipe(fds) != 0)
-        return errno_fail(err, CU_ERR_SPAWN, errno);
+        return cu_fail_errno(err, CU_ERR_SPAWN, errno);
     rc = posix_spawn_file_actions_init(&actions);
     if (rc != 0) {
         close(fds[0]);
         close(fds[1]);
-        return errno_fail(err, CU_ERR_SPAWN, rc);
+        return cu_fail_errno(err, CU_ERR_SPAWN, rc);
     }
     rc = posix_spawnattr_init(&attributes);
     if (rc != 0) {
         posix_spawn_file_actions_destroy(&actions);
         close(fds[0]);
         close(fds[1]);
-        return errno_fail(err, CU_ERR_SPAWN, rc);
+        return cu_fail_errno(err, CU_ERR_SPAWN, rc);
     }
 #if defined(POSIX_SPAWN_CLOEXEC_DEFAULT)
     flags |= POSIX_SPAWN_CLOEXEC_DEFAULT; /* the child gets only the fds named below */
@@ -375,7 +367,7 @@ static int spawn_tool(const char *service, const char *account, pid_t *pid, int 
     close(fds[1]);
     if (rc != 0) {
         close(fds[0]);
-        return errno_fail(err, CU_ERR_SPAWN, rc);
+        return cu_fail_errno(err, CU_ERR_SPAWN, rc);
     }
     *read_fd = fds[0];
     return CU_OK;
@@ -386,7 +378,7 @@ static int read_until_eof(int fd, long long deadline, cu_secret_buffer *out, cu_
 {
     for (;;) {
         struct pollfd ready;
-        long long left = deadline - now_ms();
+        long long left = deadline - monotonic_ms();
         ssize_t n;
         int r;
 
@@ -397,7 +389,7 @@ static int read_until_eof(int fd, long long deadline, cu_secret_buffer *out, cu_
         ready.revents = 0;
         r = poll(&ready, 1, left > INT_MAX ? INT_MAX : (int)left);
         if (r < 0 && errno != EINTR)
-            return errno_fail(err, CU_ERR_IO, errno);
+            return cu_fail_errno(err, CU_ERR_IO, errno);
         if (r <= 0)
             continue;
         if (out->len == out->cap && buffer_grow(out) != 0)
@@ -406,7 +398,7 @@ static int read_until_eof(int fd, long long deadline, cu_secret_buffer *out, cu_
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            return errno_fail(err, CU_ERR_IO, errno);
+            return cu_fail_errno(err, CU_ERR_IO, errno);
         }
         if (n == 0)
             return CU_OK;
@@ -454,7 +446,7 @@ static int tool_exit_fail(cu_error *err, int exit_code)
 static int run_tool(const char *service, const char *account, int timeout_ms,
                     cu_secret_buffer *out, cu_error *err)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = monotonic_ms() + timeout_ms;
     pid_t pid;
     int fd, wait_status = 0, reaped, status;
 
@@ -474,7 +466,7 @@ static int run_tool(const char *service, const char *account, int timeout_ms,
         return cu_fail(err, CU_ERR_TIMEOUT);
     }
     if (reaped < 0 || (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0))
-        return cu_fail(err, CU_OK); /* unknown status: let the output speak for itself */
+        return cu_ok(err); /* unknown status: let the output speak for itself */
     if (WIFEXITED(wait_status))
         return tool_exit_fail(err, WEXITSTATUS(wait_status));
     cu_fail(err, CU_ERR_TOOL_FAILED);
@@ -597,7 +589,7 @@ static int read_once(void *context, cu_credential **out, cu_error *err)
     return read_with_framework(a->service, a->account_ref, out, err);
 }
 
-static int read_login(int mode, const char *service, const char *account, int timeout_ms,
+static int read_keychain_login(int mode, const char *service, const char *account, int timeout_ms,
                       cu_credential **out, cu_error *err)
 {
     read_attempt attempt;
@@ -624,7 +616,7 @@ cu_credential *cu_read_credential_keychain(int mode, const char *service, const 
                                            int64_t now_ms, const char *required_scope, cu_error *err)
 {
     cu_credential *cred;
-    int status = read_login(mode, service, account, timeout_ms, &cred, err);
+    int status = read_keychain_login(mode, service, account, timeout_ms, &cred, err);
     return cu_checked_login(status, cred, now_ms, required_scope, err);
 }
 
