@@ -81,6 +81,34 @@ const char *cu_credential_subscription_type(const cu_credential *cred, size_t *l
 const char *cu_credential_rate_limit_tier(const cu_credential *cred, size_t *len);   /* NULL if absent */
 void cu_credential_free(cu_credential *cred);
 
+/* The guarded allocator that holds every secret buffer (cu_secure_alloc.c). cu_secure_status
+   makes and releases one probe buffer, whose protections are the probe_* fields; the counters
+   cover every secret buffer since the module was loaded (the probe's included). */
+typedef struct {
+    int guard_pages;           /* 1: buffers sit between PROT_NONE pages */
+    int probe_locked;          /* 1: mlock took */
+    int probe_lock_errno;      /* why it did not (EPERM, ENOMEM: RLIMIT_MEMLOCK), else 0 */
+    int probe_dump_excluded;   /* 1: MADV_DONTDUMP / MADV_NOCORE took */
+    int probe_wipe_on_fork;    /* 1: MADV_WIPEONFORK / minherit took */
+    size_t allocations;
+    size_t locked;
+    size_t lock_failures;
+    int last_lock_errno;
+    size_t dump_excluded;
+    size_t wipe_on_fork;
+    size_t live;               /* secret buffers in use now */
+    int64_t last_exposure_ns;  /* the last span from the first of them taken to the last wiped */
+    int64_t max_exposure_ns;   /* the longest such span */
+} cu_secure_info;
+void cu_secure_status(cu_secure_info *out);
+
+/* Hardens the calling process (cu_harden.c): on Linux no core dumps and no same-user ptrace or
+   /proc/PID/mem (PR_SET_DUMPABLE 0), elsewhere RLIMIT_CORE 0. CU_OK, or CU_ERR_IO with errno. */
+int cu_harden_process(cu_error *err);
+/* 1: the process may be dumped or traced by its user (Linux: PR_GET_DUMPABLE; elsewhere
+   RLIMIT_CORE above 0), 0: it may not, -1: unknown. */
+int cu_process_dumpable(void);
+
 size_t cu_max_file_bytes(void);
 size_t cu_max_token_bytes(void);
 int cu_max_depth(void);

@@ -40,7 +40,7 @@ cu_credential *cu_credential_alloc(size_t scope_count, size_t text_bytes)
         return NULL;
     total = head + table + text_bytes;
 
-    cred = calloc(1, total);
+    cred = cu_secret_alloc(total);
     if (cred == NULL)
         return NULL;
     cred->block_bytes = total;

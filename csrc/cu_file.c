@@ -70,7 +70,7 @@ static int read_file_once(void *context, cu_credential **out, cu_error *err)
 
     /* At most the size fstat saw: a file growing meanwhile cannot push us past the limit. */
     size = (size_t)st.st_size;
-    buf = malloc(size ? size : 1);
+    buf = cu_secret_alloc(size ? size : 1);
     if (buf == NULL) {
         status = cu_fail(err, CU_ERR_NO_MEMORY);
         goto cleanup;

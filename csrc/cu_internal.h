@@ -17,7 +17,10 @@
 
 /* cu_memzero.c: wiping the compiler cannot remove. */
 void cu_memzero(void *p, size_t n);
-/* Wipes n bytes at p, then frees p. NULL-safe. */
+/* cu_secure_alloc.c: n zeroed bytes of guarded, locked memory for secrets (16-byte aligned),
+   NULL when the system refuses; released only with cu_free_secret(p, that same n). */
+void *cu_secret_alloc(size_t n);
+/* Wipes the buffer cu_secret_alloc(n) gave, unlocks and releases it. NULL-safe. */
 void cu_free_secret(void *p, size_t n);
 
 /* cu_credential.c: records status (and clears the rest of *err); returns status for `return cu_fail(...)`. */

@@ -430,19 +430,6 @@ static const uchar *scan_object(scanner *s, const uchar *p, int depth, enum role
             return NULL;
         if (role != ROLE_OTHER)
             id = match_key(key + 1, p - 1, escaped, role);
-#ifdef CU_FUZZ_CANARY
-        /* Only in tests/c/Makefile's fuzz-canary build: a heap overflow planted behind the
-           key "canary" in the login object, to prove the fuzzer reaches rare paths and fails. */
-        if (role == ROLE_LOGIN && s->end - key > 6 && memcmp(key + 1, "canary", 6) == 0 && p - key == 8) {
-            /* volatile: otherwise the optimiser drops the unused buffer, overflow and all. */
-            char *volatile planted = malloc(6);
-            volatile size_t overflow = 7;
-            if (planted != NULL) {
-                memcpy(planted, key + 1, overflow);
-                free(planted);
-            }
-        }
-#endif
         p = skip_space(s, p);
         if (p >= s->end || *p != ':')
             return fail_at(s, p, CU_ERR_SYNTAX);

@@ -193,7 +193,7 @@ static int read_with_framework(const char *service, CFStringRef account,
         goto cleanup;
     }
     len = (size_t)length;
-    copy = malloc(len + 1);
+    copy = cu_secret_alloc(len + 1);
     if (copy == NULL) {
         status = cu_fail(err, CU_ERR_NO_MEMORY);
         goto cleanup;
@@ -224,7 +224,7 @@ static int buffer_grow(cu_secret_buffer *b)
     char *bigger;
     if (cap > CU_MAX_FILE_BYTES + 1)
         cap = CU_MAX_FILE_BYTES + 1; /* one byte past the limit is how overflow shows */
-    bigger = malloc(cap);
+    bigger = cu_secret_alloc(cap);
     if (bigger == NULL)
         return -1;
     if (b->len != 0)
@@ -540,7 +540,7 @@ static int parse_tool_output(const char *text, size_t len, cu_credential **out, 
     start = starts_like_json(text, len) ? -1 : hex_start(text, len);
     if (start >= 0) {
         size_t pairs = (len - (size_t)start) / 2;
-        unsigned char *decoded = malloc(pairs + 1);
+        unsigned char *decoded = cu_secret_alloc(pairs + 1);
         long decoded_len;
         int status;
         if (decoded == NULL)

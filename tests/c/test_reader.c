@@ -56,6 +56,18 @@ void __wrap_free(void *p)
     }
     __real_free(p);
 }
+
+/* Secret buffers (csrc/cu_secure_alloc.c) leave use through munlock, after their wipe. */
+int __real_munlock(const void *p, size_t n);
+int __wrap_munlock(const void *p, size_t n);
+
+int __wrap_munlock(const void *p, size_t n)
+{
+    if (p != NULL && (memmem(p, n, ACCESS, sizeof ACCESS - 1) != NULL
+                      || memmem(p, n, REFRESH, sizeof REFRESH - 1) != NULL))
+        unwiped_frees++;
+    return __real_munlock(p, n);
+}
 #endif
 
 /* The API returns the login; these give its status too, which most checks are about. */

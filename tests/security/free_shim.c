@@ -5,7 +5,9 @@
  * searched for the test's access and refresh tokens. A hit is a secret left in
  * freed memory. Hits are counted per caller object (the shared object the
  * free() call came from, found with dladdr), so the native module's own frees
- * can be told apart from the interpreter's.
+ * can be told apart from the interpreter's. The native module's secret buffers are
+ * mappings of its guarded allocator, released through munlock() after their wipe:
+ * munlock() is wrapped too, and the range it is given scanned the same way.
  *
  * Input, read once in a constructor (before the interpreter starts):
  *   CU_SHIM_ACCESS, CU_SHIM_REFRESH  the tokens; their values are overwritten in
@@ -116,6 +118,24 @@ void free(void *block)
     }
     scan(block, __builtin_return_address(0));
     real_free(block);
+}
+
+/* The guarded allocator (csrc/cu_secure_alloc.c) releases every secret buffer through munlock. */
+int munlock(const void *address, size_t length)
+{
+    static int (*real_munlock)(const void *, size_t);
+    if (real_munlock == NULL)
+        real_munlock = (int (*)(const void *, size_t))dlsym(RTLD_NEXT, "munlock");
+    if (address != NULL && !inside) {
+        inside = 1;
+        int has_access = access_len && memmem(address, length, access_token, access_len) != NULL;
+        int has_refresh = refresh_len && memmem(address, length, refresh_token, refresh_len) != NULL;
+        __atomic_add_fetch(&blocks_scanned, 1, __ATOMIC_RELAXED);
+        if (has_access || has_refresh)
+            count_hit(__builtin_return_address(0), has_access, has_refresh);
+        inside = 0;
+    }
+    return real_munlock(address, length);
 }
 
 /* A realloc that moves a block frees the old one without calling free(). */
