@@ -252,16 +252,9 @@ __attribute__((destructor)) static void drop_cache(void)
 
 void cu_secure_status(cu_secure_info *out)
 {
-    void *probe = cu_secret_alloc(1);
+    void *probe;
     memset(out, 0, sizeof *out);
-    if (probe != NULL) {
-        const secret_header *h = (const secret_header *)(const void *)((char *)probe + CU_ALIGN - page_size());
-        out->probe_locked = h->locked;
-        out->probe_dump_excluded = h->dump_excluded;
-        out->probe_wipe_on_fork = h->wipe_on_fork;
-        out->probe_lock_errno = h->locked ? 0 : LOAD(last_lock_errno);
-        cu_free_secret(probe, 1);
-    }
+    /* The counters first: the probe below is a buffer too, and would be the last exposure. */
     out->allocations = LOAD(n_allocations);
     out->locked = LOAD(n_locked);
     out->lock_failures = LOAD(n_lock_failures);
@@ -271,5 +264,14 @@ void cu_secure_status(cu_secure_info *out)
     out->live = LOAD(n_live);
     out->last_exposure_ns = LOAD(last_exposure_ns);
     out->max_exposure_ns = LOAD(max_exposure_ns);
-    out->guard_pages = probe != NULL;
+    probe = cu_secret_alloc(1);
+    if (probe != NULL) {
+        const secret_header *h = (const secret_header *)(const void *)((char *)probe + CU_ALIGN - page_size());
+        out->guard_pages = 1;
+        out->probe_locked = h->locked;
+        out->probe_dump_excluded = h->dump_excluded;
+        out->probe_wipe_on_fork = h->wipe_on_fork;
+        out->probe_lock_errno = h->locked ? 0 : LOAD(last_lock_errno);
+        cu_free_secret(probe, 1);
+    }
 }
