@@ -41,6 +41,7 @@ static int checks, failures;
 /* ---- wrapped free: counts freed blocks still holding a test secret ---- */
 #ifdef CU_TEST_WIPE
 #include <malloc.h>
+#include <sys/uio.h>
 
 void __real_free(void *p);
 void __wrap_free(void *p);
@@ -61,11 +62,27 @@ void __wrap_free(void *p)
 int __real_munlock(const void *p, size_t n);
 int __wrap_munlock(const void *p, size_t n);
 
+/* 1 if the page at p can be read (a guard page cannot: it is skipped). */
+static int readable(const char *p)
+{
+    char byte;
+    struct iovec local = { &byte, 1 }, remote = { (void *)p, 1 };
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == 1;
+}
+
 int __wrap_munlock(const void *p, size_t n)
 {
-    if (p != NULL && (memmem(p, n, ACCESS, sizeof ACCESS - 1) != NULL
-                      || memmem(p, n, REFRESH, sizeof REFRESH - 1) != NULL))
-        unwiped_frees++;
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const char *run = p, *end = (const char *)p + n, *at;
+    /* The arena's span has guard pages between its slots: scan each readable run. */
+    for (at = p; p != NULL && at <= end; at += page) {
+        if (at == end || !readable(at)) {
+            if (at > run && (memmem(run, (size_t)(at - run), ACCESS, sizeof ACCESS - 1) != NULL
+                             || memmem(run, (size_t)(at - run), REFRESH, sizeof REFRESH - 1) != NULL))
+                unwiped_frees++;
+            run = at + page;
+        }
+    }
     return __real_munlock(p, n);
 }
 #endif

@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #define MAX_TOKEN 512
 #define MAX_CALLERS 32
@@ -120,6 +122,14 @@ void free(void *block)
     real_free(block);
 }
 
+/* 1 if the page at p can be read (a guard page cannot). */
+static int readable(const char *p)
+{
+    char byte;
+    struct iovec local = { &byte, 1 }, remote = { (void *)p, 1 };
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == 1;
+}
+
 /* The guarded allocator (csrc/cu_secure_alloc.c) releases every secret buffer through munlock. */
 int munlock(const void *address, size_t length)
 {
@@ -127,9 +137,20 @@ int munlock(const void *address, size_t length)
     if (real_munlock == NULL)
         real_munlock = (int (*)(const void *, size_t))dlsym(RTLD_NEXT, "munlock");
     if (address != NULL && !inside) {
+        /* The arena's span has guard pages between its slots: each readable run is scanned. */
+        const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        const char *run = address, *end = (const char *)address + length;
+        int has_access = 0, has_refresh = 0;
         inside = 1;
-        int has_access = access_len && memmem(address, length, access_token, access_len) != NULL;
-        int has_refresh = refresh_len && memmem(address, length, refresh_token, refresh_len) != NULL;
+        for (const char *at = address; at <= end; at += page) {
+            if (at == end || !readable(at)) {
+                if (at > run) {
+                    has_access |= access_len && memmem(run, (size_t)(at - run), access_token, access_len) != NULL;
+                    has_refresh |= refresh_len && memmem(run, (size_t)(at - run), refresh_token, refresh_len) != NULL;
+                }
+                run = at + page;
+            }
+        }
         __atomic_add_fetch(&blocks_scanned, 1, __ATOMIC_RELAXED);
         if (has_access || has_refresh)
             count_hit(__builtin_return_address(0), has_access, has_refresh);
