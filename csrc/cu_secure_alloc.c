@@ -18,19 +18,20 @@
  * Release wipes the user bytes (cu_memzero), then unlocks and unmaps.
  *
  * The arena. A mapping of its own costs a buffer seven system calls and page faults, and even
- * mlock plus munlock per buffer doubled a file read (2.9 to 5.1 µs). So buffers of one data
- * page (every login Claude Code writes, and the credential block) come from one arena made at
- * the first use, whose CU_ARENA_SLOTS slots each sit between guard pages:
+ * an mlock plus munlock per buffer, or per read, doubled a file read (2.9 µs to 5.1 and 6.4).
+ * So buffers of one data page (every login Claude Code writes, and the credential block) come
+ * from one arena made at the first use, like OpenSSL's secure heap, whose CU_ARENA_SLOTS slots
+ * each sit between guard pages:
  *
  *     [G][slot 0][G][slot 1][G] ... [slot N-1][G]
  *
- * and which is locked as a whole when its first slot is taken and unlocked (one munlock) when
- * its last slot is given back, wiped: a read then costs two system calls, and the arena is
- * locked exactly while a secret is in it. Larger buffers get a mapping of their own. The one
- * lock is mlock2(MLOCK_ONFAULT) (Linux >= 4.4): a plain mlock would try to fault in the guard
- * pages of the span and fail; ONFAULT marks the span locked, and the slots' pages, touched when
- * a buffer is written, are locked as they are. Elsewhere, or on an older kernel, each slot is
- * locked on its own.
+ * It is locked once, when made, and stays locked and mapped while the module is loaded: a read
+ * then makes no system call for its secret memory. A slot given back holds zeros (its user
+ * bytes are wiped); VmLck grows by the arena's span once, at the first read, and no read adds to
+ * it. The lock is mlock2(MLOCK_ONFAULT) over the span (Linux >= 4.4): a plain mlock would try
+ * to fault in its guard pages and fail; elsewhere, or on an older kernel, each slot is locked on
+ * its own. Larger buffers get a mapping of their own, locked, unlocked and unmapped with them.
+ * At exit the arena is unlocked (the wipe checks in tests/ scan what munlock is given).
  */
 #if defined(__APPLE__)
 #define _DARWIN_C_SOURCE 1 /* MAP_ANON, minherit, madvise */
@@ -78,7 +79,7 @@ static size_t page_bytes;
 static pthread_mutex_t arena_mutex = PTHREAD_MUTEX_INITIALIZER;
 static char *arena;            /* NULL until first used; (char *)-1: could not be made */
 static unsigned arena_busy;    /* a bit per slot in use */
-static int arena_locked;       /* mlock of the slots' span is in force */
+static int arena_locked;       /* the slots are locked (since the arena was made) */
 static int arena_dump_excluded, arena_wipe_on_fork;
 
 /* Counters for cu_secure_status. */
@@ -191,14 +192,20 @@ static int lock_arena(void)
     return 1;
 }
 
-static void unlock_arena(void)
+/* At exit: munlock is where the wipe checks in tests/ look at released bytes (they hold zeros). */
+__attribute__((destructor)) static void unlock_arena(void)
 {
+    char *slots = __atomic_load_n(&arena, __ATOMIC_RELAXED);
+    if (slots == NULL || slots == (char *)-1)
+        return;
 #if defined(__linux__)
     (void)munlock(arena_slot(0), arena_span()); /* Linux unlocks a span with guard pages in it */
 #else
-    unsigned i;
-    for (i = 0; i < CU_ARENA_SLOTS; i++)
-        (void)munlock(arena_slot(i), page_size());
+    {
+        unsigned i;
+        for (i = 0; i < CU_ARENA_SLOTS; i++)
+            (void)munlock(arena_slot(i), page_size());
+    }
 #endif
 }
 
@@ -210,19 +217,15 @@ static char *take_slot(secret_header *flags)
 
     pthread_mutex_lock(&arena_mutex);
     if (arena == NULL) {
-        arena = map_guarded(page_size(), CU_ARENA_SLOTS, &arena_dump_excluded, &arena_wipe_on_fork);
-        if (arena == NULL)
-            arena = (char *)-1;
+        char *made = map_guarded(page_size(), CU_ARENA_SLOTS, &arena_dump_excluded, &arena_wipe_on_fork);
+        __atomic_store_n(&arena, made != NULL ? made : (char *)-1, __ATOMIC_RELEASE);
+        if (made != NULL && !(arena_locked = lock_arena()))
+            note_lock_failure(errno);
     }
     if (arena != (char *)-1) {
         for (i = 0; i < CU_ARENA_SLOTS && (arena_busy & (1u << i)); i++) {
         }
         if (i < CU_ARENA_SLOTS) {
-            if (arena_busy == 0) {
-                arena_locked = lock_arena();
-                if (!arena_locked)
-                    note_lock_failure(errno);
-            }
             arena_busy |= 1u << i;
             data = arena_slot(i);
             flags->locked = arena_locked;
@@ -244,12 +247,6 @@ static int give_slot(char *data)
     offset = (size_t)(data - slots - page);
     pthread_mutex_lock(&arena_mutex);
     arena_busy &= ~(1u << (offset / (2 * page)));
-    /* The last slot back: unlock. munlock is the one call where released bytes are in view,
-       and the wipe checks in tests/ wrap it and scan its span (guard pages skipped). */
-    if (arena_busy == 0 && arena_locked) {
-        unlock_arena();
-        arena_locked = 0;
-    }
     pthread_mutex_unlock(&arena_mutex);
     return 1;
 }

@@ -85,6 +85,18 @@ int __wrap_munlock(const void *p, size_t n)
     }
     return __real_munlock(p, n);
 }
+
+/* One-page buffers go back to the allocator's arena, which stays mapped: scanned right after. */
+void __real_cu_free_secret(void *p, size_t n);
+void __wrap_cu_free_secret(void *p, size_t n);
+
+void __wrap_cu_free_secret(void *p, size_t n)
+{
+    __real_cu_free_secret(p, n);
+    if (p != NULL && n != 0 && readable(p) && readable((const char *)p + n - 1)
+        && (memmem(p, n, ACCESS, sizeof ACCESS - 1) != NULL || memmem(p, n, REFRESH, sizeof REFRESH - 1) != NULL))
+        unwiped_frees++;
+}
 #endif
 
 /* The API returns the login; these give its status too, which most checks are about. */

@@ -122,6 +122,9 @@ void free(void *block)
     real_free(block);
 }
 
+static int reported;
+static void shim_report(void);
+
 /* 1 if the page at p can be read (a guard page cannot). */
 static int readable(const char *p)
 {
@@ -155,6 +158,9 @@ int munlock(const void *address, size_t length)
         if (has_access || has_refresh)
             count_hit(__builtin_return_address(0), has_access, has_refresh);
         inside = 0;
+        /* The native module's arena is unlocked by its destructor, which may run after ours. */
+        if (reported)
+            shim_report();
     }
     return real_munlock(address, length);
 }
@@ -180,14 +186,18 @@ void *realloc(void *block, size_t size)
     return moved;
 }
 
+/* reported: the report was written; a later munlock writes it again. */
 __attribute__((destructor)) static void shim_report(void)
 {
     if (report_path[0] == '\0')
         return;
     inside = 1;
+    reported = 1;
     FILE *out = fopen(report_path, "w");
-    if (out == NULL)
+    if (out == NULL) {
+        inside = 0;
         return;
+    }
     unsigned long access = 0, refresh = 0;
     for (int i = 0; i < MAX_CALLERS && callers[i].path != NULL; i++) {
         fprintf(out, "%s %lu %lu\n", callers[i].path, callers[i].access, callers[i].refresh);
@@ -196,4 +206,5 @@ __attribute__((destructor)) static void shim_report(void)
     }
     fprintf(out, "total %lu %lu %lu\n", blocks_scanned, access, refresh);
     fclose(out);
+    inside = 0;
 }

@@ -56,13 +56,30 @@ def vmlck():
     with open("/proc/self/status") as status:
         return int(next(line for line in status if line.startswith("VmLck:")).split()[1])
 
+def vm_flags(address):
+    # The kernel's VmFlags of the mapping that holds address (smaps: lo locked, dd no dump, wf wipe on fork).
+    with open("/proc/self/smaps") as smaps:
+        inside = False
+        for line in smaps:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                start, end = (int(part, 16) for part in head.split("-"))
+                inside = start <= address < end
+            elif inside and head == "VmFlags:":
+                return ",".join(line.split()[1:])
+    return "?"
+
 path = os.path.join(os.environ["HOME"], ".claude", ".credentials.json")
 if action == "vmlck":
+    first = vmlck()
+    _native.read_file(path).close()  # the first read makes (and locks) the allocator's arena
     before = vmlck()
     credential = _native.read_file(path)
     during = vmlck()
+    length = ffi.new("size_t *")
+    flags = vm_flags(int(ffi.cast("uintptr_t", lib.cu_credential_token(credential._cdata, length))))
     credential.close()
-    print("vmlck", before, during, vmlck(), flush=True)
+    print("vmlck", first, before, during, vmlck(), flags, flush=True)
 elif action == "fork":
     credential = _native.read_file(path)
     length = ffi.new("size_t *")
@@ -127,15 +144,23 @@ def run_child(home: Path, native: Path | None, action: str, harden: bool = False
     return done.stdout.split()
 
 
-def test_vmlck_rises_while_a_credential_is_open(home: Path, plain_native: Path) -> None:
-    """VmLck is above its old value while a credential is open and back to it after."""
-    _, before, during, after = run_child(home, None, "vmlck")
-    _, p_before, p_during, p_after = run_child(home, plain_native, "vmlck")
-    ok = int(during) > int(before) and int(after) == int(before)
-    record("Memory: VmLck before / open / closed (kB)", f"{before} / {during} / {after}", "open > before = closed", ok)
-    record("Memory test can fail: plain_alloc.c build, VmLck", f"{p_before} / {p_during} / {p_after}", "open = before", p_during == p_before)
-    assert ok
-    assert int(p_during) == int(p_before)
+def test_vmlck_while_a_credential_is_open(home: Path, plain_native: Path) -> None:
+    """VmLck is above 0 while a credential is open and back to its old value after; the token's
+    mapping is locked, excluded from dumps and wiped on fork (smaps VmFlags lo, dd, wf)."""
+    _, first, before, during, after, flags = run_child(home, None, "vmlck")
+    _, p_first, p_before, p_during, p_after, p_flags = run_child(home, plain_native, "vmlck")
+    wanted = {"lo", "dd", "wf"}
+    ok = int(during) > 0 and int(after) == int(before) and wanted <= set(flags.split(","))
+    record(
+        "Memory: VmLck kB, process start / before / open / closed",
+        f"{first} / {before} / {during} / {after}; token's mapping {' '.join(sorted(wanted & set(flags.split(','))))}",
+        "open > 0, closed = before; lo dd wf",
+        ok,
+    )
+    plain_caught = int(p_during) == 0 and not wanted & set(p_flags.split(","))
+    record("Memory test can fail: plain_alloc.c build, VmLck and flags", f"{p_first} / {p_before} / {p_during} / {p_after}; none of lo dd wf" if plain_caught else p_flags, "open = 0, no flag", plain_caught)
+    assert ok, (first, before, during, after, flags)
+    assert plain_caught
 
 
 def test_forked_child_reads_zeros_where_the_token_was(home: Path, plain_native: Path) -> None:
