@@ -55,6 +55,25 @@
 
 #include "cu_internal.h"
 
+/* Under AddressSanitizer (tests/c), the bytes of a mapping outside the buffer are poisoned, so an
+   overflow is reported at the first byte past n, not only at the guard page. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CU_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define CU_ASAN 1
+#endif
+#if defined(CU_ASAN)
+#include <sanitizer/asan_interface.h>
+#define CU_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define CU_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define CU_POISON(p, n) ((void)(p), (void)(n))
+#define CU_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #if !defined(MAP_ANONYMOUS) && defined(MAP_ANON)
 #define MAP_ANONYMOUS MAP_ANON
 #endif
@@ -281,8 +300,11 @@ void *cu_secret_alloc(size_t n)
     }
     /* A slot holds zeros once given back; zeroed again here so that the calloc-like promise does
        not rest on the wipe (tests/c/broken_memzero.c breaks that on purpose). */
+    CU_UNPOISON(data, data_len);
     memset(data + data_len - user_bytes(n), 0, user_bytes(n));
     memcpy(data, &flags, sizeof flags);
+    CU_POISON(data, data_len);
+    CU_UNPOISON(data + data_len - user_bytes(n), n ? n : 1);
     ADD(n_allocations, 1);
     ADD(n_locked, (size_t)flags.locked);
     ADD(n_dump_excluded, (size_t)flags.dump_excluded);
@@ -311,6 +333,7 @@ void cu_free_secret(void *p, size_t n)
     if (p == NULL)
         return;
     data = (char *)p + user_bytes(n) - data_len;
+    CU_UNPOISON(data, data_len);
     h = (secret_header *)(void *)data;
     /* A header of zeros: the buffer was in use when this process was forked from its parent,
        and MADV_WIPEONFORK gave this child zeros for it. */
@@ -319,8 +342,10 @@ void cu_free_secret(void *p, size_t n)
     cu_memzero(p, user_bytes(n));
     if (__atomic_sub_fetch(&n_live, 1, __ATOMIC_RELAXED) == 0)
         record_exposure();
-    if (give_slot(data))
+    if (give_slot(data)) {
+        CU_POISON(data, data_len);
         return;
+    }
     /* munlock even when mlock failed (harmless): the one call where a released buffer's bytes
        are in view, which the wipe checks in tests/ wrap and scan. */
     (void)munlock(data, data_len);
@@ -344,6 +369,7 @@ void cu_secure_status(cu_secure_info *out)
     probe = cu_secret_alloc(1);
     if (probe != NULL) {
         secret_header h;
+        CU_UNPOISON((char *)probe + CU_ALIGN - page_size(), sizeof h);
         memcpy(&h, (char *)probe + CU_ALIGN - page_size(), sizeof h);
         out->guard_pages = 1;
         out->probe_locked = h.locked;
