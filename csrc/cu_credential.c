@@ -137,11 +137,21 @@ const char *cu_credential_rate_limit_tier(const cu_credential *cred, size_t *len
     return optional_text(&cred->rate_limit_tier, len);
 }
 
-size_t cu_max_file_bytes(void) { return CU_MAX_FILE_BYTES; }
-size_t cu_max_token_bytes(void) { return CU_MAX_TOKEN_BYTES; }
-int cu_max_depth(void) { return CU_MAX_DEPTH; }
+size_t cu_max_file_bytes(void)
+{
+    return CU_MAX_FILE_BYTES;
+}
+size_t cu_max_token_bytes(void)
+{
+    return CU_MAX_TOKEN_BYTES;
+}
+int cu_max_depth(void)
+{
+    return CU_MAX_DEPTH;
+}
 
 /* 1 for each b64token character other than the '=' padding. */
+/* clang-format off */
 static const unsigned char cu_token_alphabet[256] = { /* bytes from 128 up are 0: not in it */
     ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
     ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
@@ -155,6 +165,7 @@ static const unsigned char cu_token_alphabet[256] = { /* bytes from 128 up are 0
     ['8'] = 1, ['9'] = 1,
     ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, ['+'] = 1, ['/'] = 1,
 };
+/* clang-format on */
 
 int cu_token_status(const char *token, size_t len)
 {

@@ -98,8 +98,7 @@ cleanup:
     return status;
 }
 
-cu_credential *cu_read_credential_file(const char *path, int64_t now_ms, const char *required_scope,
-                                       cu_error *err)
+cu_credential *cu_read_credential_file(const char *path, int64_t now_ms, const char *required_scope, cu_error *err)
 {
     cu_credential *cred;
     int status = cu_read_retrying(read_file_once, (void *)path, &cred, err);

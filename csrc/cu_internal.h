@@ -50,7 +50,7 @@ struct cu_credential {
     cu_text *scopes;
     cu_text subscription_type;
     cu_text rate_limit_tier;
-    char *text;             /* the arena: text_bytes bytes, zeroed */
+    char *text; /* the arena: text_bytes bytes, zeroed */
     size_t text_bytes;
 };
 

@@ -37,8 +37,12 @@
 cu_credential *cu_read_credential_keychain(int mode, const char *service, const char *account, int timeout_ms,
                                            int64_t now_ms, const char *required_scope, cu_error *err)
 {
-    (void)mode; (void)service; (void)account; (void)timeout_ms;
-    (void)now_ms; (void)required_scope;
+    (void)mode;
+    (void)service;
+    (void)account;
+    (void)timeout_ms;
+    (void)now_ms;
+    (void)required_scope;
     cu_fail(err, CU_ERR_UNSUPPORTED);
     return NULL;
 }
@@ -112,8 +116,14 @@ static CFStringRef cf_string(const char *text)
  */
 #pragma GCC diagnostic push /* clang reads GCC's spelling too */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-static CFTypeRef no_ui_key(void) { return kSecUseAuthenticationUI; }
-static CFTypeRef no_ui_value(void) { return kSecUseAuthenticationUIFail; }
+static CFTypeRef no_ui_key(void)
+{
+    return kSecUseAuthenticationUI;
+}
+static CFTypeRef no_ui_value(void)
+{
+    return kSecUseAuthenticationUIFail;
+}
 #pragma GCC diagnostic pop
 
 static CFDictionaryRef item_query(CFStringRef service, CFStringRef account, int want_data)
@@ -123,16 +133,15 @@ static CFDictionaryRef item_query(CFStringRef service, CFStringRef account, int 
     /* The last pair: the data (framework read, where UI is accepted), or no UI (locate). */
     keys[4] = want_data ? (const void *)kSecReturnData : no_ui_key();
     values[4] = want_data ? (const void *)kCFBooleanTrue : no_ui_value();
-    return CFDictionaryCreate(kCFAllocatorDefault, keys, values, 5,
-                              &kCFTypeDictionaryKeyCallBacks, &kCFTypeDictionaryValueCallBacks);
+    return CFDictionaryCreate(kCFAllocatorDefault, keys, values, 5, &kCFTypeDictionaryKeyCallBacks,
+                              &kCFTypeDictionaryValueCallBacks);
 }
 
 /*
  * Runs one query for (service, account). want_data: *data receives the item's
  * CFData (the caller releases it). CU_OK, CU_ERR_NOT_FOUND, or an error.
  */
-static int query_item(const char *service_name, CFStringRef account, int want_data,
-                      CFDataRef *data, cu_error *err)
+static int query_item(const char *service_name, CFStringRef account, int want_data, CFDataRef *data, cu_error *err)
 {
     CFStringRef service = NULL;
     CFDictionaryRef query = NULL;
@@ -176,8 +185,7 @@ cleanup:
 }
 
 /* Copies the bytes out of the framework's CFData, which we cannot wipe, into a buffer we do. */
-static int read_with_framework(const char *service, CFStringRef account,
-                               cu_credential **out, cu_error *err)
+static int read_with_framework(const char *service, CFStringRef account, cu_credential **out, cu_error *err)
 {
     CFDataRef data = NULL;
     char *copy = NULL;
@@ -298,16 +306,16 @@ static int cloexec_pipe(int fds[2])
     if (fds[0] >= 0 && fds[1] >= 0)
         return 0;
 #if defined(__APPLE__)
-fail:
+fail :
 #endif
-    {
-        int saved = errno;
-        if (fds[0] >= 0)
-            close(fds[0]);
-        if (fds[1] >= 0)
-            close(fds[1]);
-        errno = saved;
-    }
+{
+    int saved = errno;
+    if (fds[0] >= 0)
+        close(fds[0]);
+    if (fds[1] >= 0)
+        close(fds[1]);
+    errno = saved;
+}
     return -1;
 }
 
@@ -443,8 +451,7 @@ static int tool_exit_fail(cu_error *err, int exit_code)
 }
 
 /* Runs the tool for one item; on CU_OK, out holds its whole standard output. */
-static int run_tool(const char *service, const char *account, int timeout_ms,
-                    cu_secret_buffer *out, cu_error *err)
+static int run_tool(const char *service, const char *account, int timeout_ms, cu_secret_buffer *out, cu_error *err)
 {
     long long deadline = monotonic_ms() + timeout_ms;
     pid_t pid;
@@ -557,8 +564,7 @@ static int parse_tool_output(const char *text, size_t len, cu_credential **out, 
     return cu_parse_login(text, len, out, err);
 }
 
-static int read_with_tool(const char *service, const char *account, int timeout_ms,
-                          cu_credential **out, cu_error *err)
+static int read_with_tool(const char *service, const char *account, int timeout_ms, cu_credential **out, cu_error *err)
 {
     cu_secret_buffer output = { NULL, 0, 0 };
     int status = run_tool(service, account, timeout_ms, &output, err);
@@ -589,8 +595,8 @@ static int read_once(void *context, cu_credential **out, cu_error *err)
     return read_with_framework(a->service, a->account_ref, out, err);
 }
 
-static int read_keychain_login(int mode, const char *service, const char *account, int timeout_ms,
-                      cu_credential **out, cu_error *err)
+static int read_keychain_login(int mode, const char *service, const char *account, int timeout_ms, cu_credential **out,
+                               cu_error *err)
 {
     read_attempt attempt;
     int status;

@@ -96,9 +96,9 @@ static size_t page_bytes;
 
 /* The arena; its state changes under arena_mutex (cffi releases the GIL around every call). */
 static pthread_mutex_t arena_mutex = PTHREAD_MUTEX_INITIALIZER;
-static char *arena;            /* NULL until first used; (char *)-1: could not be made */
-static unsigned arena_busy;    /* a bit per slot in use */
-static int arena_locked;       /* the slots are locked (since the arena was made) */
+static char *arena;         /* NULL until first used; (char *)-1: could not be made */
+static unsigned arena_busy; /* a bit per slot in use */
+static int arena_locked;    /* the slots are locked (since the arena was made) */
 static int arena_dump_excluded, arena_wipe_on_fork;
 
 /* Counters for cu_secure_status. */
@@ -271,8 +271,14 @@ static int give_slot(char *data)
 }
 
 /* A forked child must not inherit the mutex held by a thread that does not exist there. */
-static void before_fork(void) { pthread_mutex_lock(&arena_mutex); }
-static void after_fork(void) { pthread_mutex_unlock(&arena_mutex); }
+static void before_fork(void)
+{
+    pthread_mutex_lock(&arena_mutex);
+}
+static void after_fork(void)
+{
+    pthread_mutex_unlock(&arena_mutex);
+}
 
 __attribute__((constructor)) static void register_fork_handlers(void)
 {
