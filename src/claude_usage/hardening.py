@@ -48,9 +48,9 @@ def harden_process() -> bool:
 
     Linux: ``prctl(PR_SET_DUMPABLE, 0)``: no core dump, and other processes of the same user can
     no longer attach a debugger (ptrace) or read ``/proc/PID/mem``. macOS and others:
-    ``RLIMIT_CORE`` 0, no core dump. Irreversible for the process's life (a later
-    ``PR_SET_DUMPABLE 1`` would undo it, nothing here does). Trade-offs: gdb, lldb, strace, py-spy
-    and other profilers can no longer attach as the same user, and a crash leaves no core.
+    ``RLIMIT_CORE`` 0, no core dump. It lasts until the process exits or execs another program
+    (nothing here undoes it). Trade-offs: gdb, lldb, strace, py-spy and other profilers can no
+    longer attach as the same user, and a crash leaves no core.
     With ``CLAUDE_USAGE_NO_HARDENING=1`` it does nothing and returns False.
     """
     if _disabled():
