@@ -43,17 +43,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         check_text(cu_credential_subscription_type(cred, &len), len);
 #ifdef CU_FUZZ_CANARY
-        {
-            /* Only in tests/c/Makefile's fuzz-canary build: a heap overflow planted behind a
-               login whose subscriptionType is "canary", to prove the fuzzer reaches a whole,
-               accepted login with a new value in it, and fails. */
-            const char *plan = cu_credential_subscription_type(cred, &len);
-            if (plan != NULL && len == 6 && memcmp(plan, "canary", 6) == 0) {
+        /* Only in tests/c/Makefile's fuzz-canary build: a heap overflow planted behind an accepted
+           login that lists the scope "user:canary!" (as long as the seeds' "user:profile", so the
+           fuzzer can learn the swap from this very comparison), to prove it reaches a whole,
+           accepted login with a new value in it, and fails. */
+        for (i = 0; i < cu_credential_scope_count(cred); i++) {
+            const char *scope = cu_credential_scope(cred, i, &len);
+            if (len == 12 && memcmp(scope, "user:canary!", 12) == 0) {
                 /* volatile: otherwise the optimiser drops the unused buffer, overflow and all. */
                 char *volatile planted = malloc(6);
                 volatile size_t overflow = 7;
                 if (planted != NULL) {
-                    memcpy(planted, plan, overflow);
+                    memcpy(planted, scope, overflow);
                     free(planted);
                 }
             }
