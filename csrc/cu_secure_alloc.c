@@ -36,7 +36,7 @@
 #if defined(__APPLE__)
 #define _DARWIN_C_SOURCE 1 /* MAP_ANON, minherit, madvise */
 #elif defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE 1 /* mlock2, MAP_ANONYMOUS, madvise and its MADV_ flags under -std=c99 */
+#define _GNU_SOURCE 1 /* syscall, MAP_ANONYMOUS, madvise and its MADV_ flags under -std=c99 */
 #elif !defined(_DEFAULT_SOURCE)
 #define _DEFAULT_SOURCE 1
 #endif
@@ -51,6 +51,10 @@
 
 #if defined(__APPLE__)
 #include <mach/vm_inherit.h>
+#endif
+#if defined(__linux__)
+#include <sys/syscall.h>
+#define CU_MLOCK_ONFAULT 1 /* MLOCK_ONFAULT, <linux/mman.h> */
 #endif
 
 #include "cu_internal.h"
@@ -194,8 +198,9 @@ static void note_lock_failure(int error)
 static int lock_arena(void)
 {
     unsigned i;
-#if defined(__linux__) && defined(MLOCK_ONFAULT)
-    if (mlock2(arena_slot(0), arena_span(), MLOCK_ONFAULT) == 0)
+#if defined(__linux__) && defined(SYS_mlock2)
+    /* The system call, not libc's mlock2: glibc has it from 2.27 only, and musl may not. */
+    if (syscall(SYS_mlock2, arena_slot(0), arena_span(), CU_MLOCK_ONFAULT) == 0)
         return 1;
     if (errno != EINVAL && errno != ENOSYS)
         return 0;
