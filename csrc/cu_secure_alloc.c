@@ -280,14 +280,23 @@ static void before_fork(void)
 {
     pthread_mutex_lock(&arena_mutex);
 }
-static void after_fork(void)
+static void after_fork_in_parent(void)
 {
+    pthread_mutex_unlock(&arena_mutex);
+}
+
+/* A child inherits the arena (zeroed by MADV_WIPEONFORK) but not its lock: lock it again. */
+static void after_fork_in_child(void)
+{
+    char *slots = arena;
+    if (slots != NULL && slots != (char *)-1 && !(arena_locked = lock_arena()))
+        note_lock_failure(errno);
     pthread_mutex_unlock(&arena_mutex);
 }
 
 __attribute__((constructor)) static void register_fork_handlers(void)
 {
-    (void)pthread_atfork(before_fork, after_fork, after_fork);
+    (void)pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
 }
 
 void *cu_secret_alloc(size_t n)

@@ -87,7 +87,7 @@ elif action == "fork":
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.write(write_end, ffi.buffer(token, length[0])[:].hex().encode())
+        os.write(write_end, f"{ffi.buffer(token, length[0])[:].hex()} {vmlck()}".encode())
         os._exit(0)
     os.close(write_end)
     seen = os.read(read_end, 1 << 16).decode()
@@ -165,11 +165,15 @@ def test_vmlck_while_a_credential_is_open(home: Path, plain_native: Path) -> Non
 
 def test_forked_child_reads_zeros_where_the_token_was(home: Path, plain_native: Path) -> None:
     """MADV_WIPEONFORK: a child forked while a credential is open reads zeros at the token's address."""
-    seen = bytes.fromhex(run_child(home, None, "fork")[1])
+    _, seen_hex, child_vmlck = run_child(home, None, "fork")
+    seen = bytes.fromhex(seen_hex)
     plain_seen = bytes.fromhex(run_child(home, plain_native, "fork")[1])
     token = ACCESS_TOKEN.encode()
     ok = len(seen) == len(token) and seen == bytes(len(token))
     record("Memory: forked child, bytes at the token's address", "all zeros" if ok else f"{seen[:12]!r}...", "zeros", ok)
+    # mlock is not inherited: the allocator locks the child's arena again (pthread_atfork).
+    record("Memory: forked child's VmLck (arena locked again)", f"{child_vmlck} kB", "> 0", int(child_vmlck) > 0)
+    assert int(child_vmlck) > 0
     record("Memory test can fail: plain_alloc.c build, forked child", "the token" if plain_seen == token else "no token", "the token", plain_seen == token)
     assert ok
     assert plain_seen == token
@@ -205,6 +209,79 @@ def test_core_dump_holds_no_token(home: Path, plain_native: Path, tmp_path: Path
     record("Memory test can fail: plain_alloc.c build, gcore", f"access {plain[0]}, refresh {plain[1]}", ">= 1 access", plain[0] >= 1)
     assert (0, 0) == guarded
     assert plain[0] >= 1
+
+
+# ---- when the system refuses to lock ----
+
+MEMLOCK_PROBE = r"""
+#include <stdio.h>
+#include <string.h>
+#include "cu_internal.h"
+int main(void)
+{
+    cu_secure_info info;
+    char *small = cu_secret_alloc(100), *large = cu_secret_alloc(20000);
+    int usable = small != NULL && large != NULL;
+    if (usable) {
+        memset(small, 'x', 100);
+        memset(large, 'y', 20000);
+        usable = small[99] == 'x' && large[19999] == 'y';
+    }
+    cu_free_secret(small, 100);
+    cu_free_secret(large, 20000);
+    cu_secure_status(&info);
+    printf("%d %d %d %zu %d %d\n", usable, info.probe_locked, info.probe_lock_errno, info.lock_failures,
+           info.probe_dump_excluded, info.probe_wipe_on_fork);
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def memlock_probe() -> Iterator[Path]:
+    """A small C program on the allocator alone (no interpreter: it runs as uid 65534 from anywhere)."""
+    # Not tmp_path: its parents are 0700 root, which uid 65534 could not enter.
+    out = Path(tempfile.mkdtemp(prefix="cu-memlock-"))
+    source = out / "probe.c"
+    source.write_text(MEMLOCK_PROBE)
+    binary = out / "probe"
+    subprocess.run(
+        [os.environ.get("CC", "gcc"), "-std=c99", "-O2", f"-I{CSRC}", str(source),
+         *(str(CSRC / name) for name in ("cu_secure_alloc.c", "cu_memzero.c", "cu_retry.c")), "-o", str(binary), "-lpthread"],
+        check=True,
+    )
+    os.chmod(out, 0o755)
+    yield binary
+    shutil.rmtree(out)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to uid 65534 (root ignores RLIMIT_MEMLOCK)")
+def test_no_lock_allowed_carries_on_and_reports(memlock_probe: Path) -> None:
+    """RLIMIT_MEMLOCK 0 for an unprivileged user: buffers still work, unlocked, and the refusal is reported."""
+    import resource
+
+    def limited(memlock: int) -> list[str]:
+        def drop() -> None:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            resource.setrlimit(resource.RLIMIT_MEMLOCK, (memlock, memlock))
+
+        done = subprocess.run([str(memlock_probe)], preexec_fn=drop, capture_output=True, text=True, timeout=30)
+        assert 0 == done.returncode, done.stderr
+        return done.stdout.split()
+
+    refused = limited(0)
+    allowed = limited(64 * 1024)
+    ok = refused[:2] == ["1", "0"] and refused[2] != "0" and int(refused[3]) >= 1 and refused[4:] == ["1", "1"]
+    record(
+        "Memory: RLIMIT_MEMLOCK 0 (uid 65534): usable / locked / errno / refusals",
+        f"{refused[0]} / {refused[1]} / {errno.errorcode.get(int(refused[2]), refused[2])} / {refused[3]}; 64 KiB: locked {allowed[1]}",
+        "usable, unlocked, reported; 64 KiB locks",
+        ok and allowed[:2] == ["1", "1"],
+    )
+    assert ok, refused
+    assert ["1", "1"] == allowed[:2]
 
 
 # ---- the same user's other processes, while the command waits on a slow server ----
