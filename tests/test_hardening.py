@@ -52,3 +52,10 @@ def test_security_status_reports_the_allocator() -> None:
 
 def test_exports_are_lazy_and_listed() -> None:
     assert {"harden_process", "security_status", "SecurityStatus"} <= set(claude_usage.__all__)
+
+
+def test_the_variable_is_read_from_the_given_environment() -> None:
+    """The command passes its own environment mapping; a set variable there wins over os.environ."""
+    child = "import claude_usage; print(claude_usage.harden_process({'CLAUDE_USAGE_NO_HARDENING': '1'}))"
+    done = subprocess.run([sys.executable, "-c", child], env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60)
+    assert "False" == done.stdout.strip(), done.stderr

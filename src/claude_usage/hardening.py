@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from claude_usage._lib import ffi, lib
@@ -38,12 +39,12 @@ class SecurityStatus:
     max_exposure_ns: int
 
 
-def _disabled(environ: dict[str, str] | os._Environ[str] | None = None) -> bool:
+def _disabled(environ: Mapping[str, str] | None = None) -> bool:
     value = (os.environ if environ is None else environ).get(NO_HARDENING_VARIABLE, "")
     return value not in ("", "0")
 
 
-def harden_process() -> bool:
+def harden_process(environ: Mapping[str, str] | None = None) -> bool:
     """Harden this process before it reads a credential; True if it did.
 
     Linux: ``prctl(PR_SET_DUMPABLE, 0)``: no core dump, and other processes of the same user can
@@ -51,9 +52,10 @@ def harden_process() -> bool:
     ``RLIMIT_CORE`` 0, no core dump. It lasts until the process exits or execs another program
     (nothing here undoes it). Trade-offs: gdb, lldb, strace, py-spy and other profilers can no
     longer attach as the same user, and a crash leaves no core.
-    With ``CLAUDE_USAGE_NO_HARDENING=1`` it does nothing and returns False.
+    With ``CLAUDE_USAGE_NO_HARDENING=1`` in ``environ`` (default ``os.environ``) it does nothing
+    and returns False.
     """
-    if _disabled():
+    if _disabled(environ):
         return False
     err = ffi.new("cu_error *")
     if lib.cu_harden_process(err) != lib.CU_OK:
