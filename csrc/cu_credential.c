@@ -13,6 +13,19 @@ int cu_fail(cu_error *err, int status)
     return status;
 }
 
+int cu_fail_errno(cu_error *err, int status, int sys_errno)
+{
+    cu_fail(err, status);
+    if (err != NULL)
+        err->sys_errno = sys_errno;
+    return status;
+}
+
+int cu_ok(cu_error *err)
+{
+    return cu_fail(err, CU_OK);
+}
+
 cu_credential *cu_credential_alloc(size_t scope_count, size_t text_bytes)
 {
     const size_t head = sizeof(cu_credential);
@@ -27,7 +40,7 @@ cu_credential *cu_credential_alloc(size_t scope_count, size_t text_bytes)
         return NULL;
     total = head + table + text_bytes;
 
-    cred = calloc(1, total);
+    cred = cu_secret_alloc(total);
     if (cred == NULL)
         return NULL;
     cred->block_bytes = total;
@@ -124,11 +137,21 @@ const char *cu_credential_rate_limit_tier(const cu_credential *cred, size_t *len
     return optional_text(&cred->rate_limit_tier, len);
 }
 
-size_t cu_max_file_bytes(void) { return CU_MAX_FILE_BYTES; }
-size_t cu_max_token_bytes(void) { return CU_MAX_TOKEN_BYTES; }
-int cu_max_depth(void) { return CU_MAX_DEPTH; }
+size_t cu_max_file_bytes(void)
+{
+    return CU_MAX_FILE_BYTES;
+}
+size_t cu_max_token_bytes(void)
+{
+    return CU_MAX_TOKEN_BYTES;
+}
+int cu_max_depth(void)
+{
+    return CU_MAX_DEPTH;
+}
 
 /* 1 for each b64token character other than the '=' padding. */
+/* clang-format off */
 static const unsigned char cu_token_alphabet[256] = { /* bytes from 128 up are 0: not in it */
     ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
     ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
@@ -142,6 +165,7 @@ static const unsigned char cu_token_alphabet[256] = { /* bytes from 128 up are 0
     ['8'] = 1, ['9'] = 1,
     ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, ['+'] = 1, ['/'] = 1,
 };
+/* clang-format on */
 
 int cu_token_status(const char *token, size_t len)
 {
@@ -179,6 +203,6 @@ cu_credential *cu_credential_from_token(const char *token, size_t len, cu_error 
     memcpy(cred->text + CU_BEARER_LEN, token, len);
     cred->token.ptr = cred->text + CU_BEARER_LEN;
     cred->token.len = len;
-    cu_fail(err, CU_OK);
+    cu_ok(err);
     return cred;
 }

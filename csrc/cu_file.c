@@ -17,33 +17,25 @@
 
 #include "cu_internal.h"
 
-static int fail_errno(cu_error *err, int e)
+/* What a failed open, fstat or read of the file means. */
+static int file_status(int e)
 {
-    int status;
     switch (e) {
     case ENOENT:
     case ENOTDIR:
-        status = CU_ERR_NOT_FOUND;
-        break;
+        return CU_ERR_NOT_FOUND;
     case EACCES:
     case EPERM:
-        status = CU_ERR_PERMISSION;
-        break;
+        return CU_ERR_PERMISSION;
     case EISDIR:
-        status = CU_ERR_IS_DIRECTORY;
-        break;
+        return CU_ERR_IS_DIRECTORY;
     default:
-        status = CU_ERR_IO;
-        break;
+        return CU_ERR_IO;
     }
-    cu_fail(err, status);
-    if (err != NULL)
-        err->sys_errno = e;
-    return status;
 }
 
 /* One attempt (a cu_login_reader); context is the path. */
-static int read_login(void *context, cu_credential **out, cu_error *err)
+static int read_file_once(void *context, cu_credential **out, cu_error *err)
 {
     const char *path = context;
     /* O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one. */
@@ -57,10 +49,10 @@ static int read_login(void *context, cu_credential **out, cu_error *err)
         fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     while (fd < 0 && errno == EINTR);
     if (fd < 0)
-        return fail_errno(err, errno);
+        return cu_fail_errno(err, file_status(errno), errno);
 
     if (fstat(fd, &st) != 0) {
-        status = fail_errno(err, errno);
+        status = cu_fail_errno(err, file_status(errno), errno);
         goto cleanup;
     }
     if (S_ISDIR(st.st_mode)) {
@@ -78,7 +70,7 @@ static int read_login(void *context, cu_credential **out, cu_error *err)
 
     /* At most the size fstat saw: a file growing meanwhile cannot push us past the limit. */
     size = (size_t)st.st_size;
-    buf = malloc(size ? size : 1);
+    buf = cu_secret_alloc(size ? size : 1);
     if (buf == NULL) {
         status = cu_fail(err, CU_ERR_NO_MEMORY);
         goto cleanup;
@@ -88,7 +80,7 @@ static int read_login(void *context, cu_credential **out, cu_error *err)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            status = fail_errno(err, errno);
+            status = cu_fail_errno(err, file_status(errno), errno);
             goto cleanup;
         }
         if (n == 0)
@@ -106,10 +98,9 @@ cleanup:
     return status;
 }
 
-cu_credential *cu_read_credential_file(const char *path, int64_t now_ms, const char *required_scope,
-                                       cu_error *err)
+cu_credential *cu_read_credential_file(const char *path, int64_t now_ms, const char *required_scope, cu_error *err)
 {
     cu_credential *cred;
-    int status = cu_read_retrying(read_login, (void *)path, &cred, err);
+    int status = cu_read_retrying(read_file_once, (void *)path, &cred, err);
     return cu_checked_login(status, cred, now_ms, required_scope, err);
 }

@@ -17,11 +17,18 @@
 
 /* cu_memzero.c: wiping the compiler cannot remove. */
 void cu_memzero(void *p, size_t n);
-/* Wipes n bytes at p, then frees p. NULL-safe. */
+/* cu_secure_alloc.c: n zeroed bytes of guarded, locked memory for secrets (16-byte aligned),
+   NULL when the system refuses; released only with cu_free_secret(p, that same n). */
+void *cu_secret_alloc(size_t n);
+/* Wipes the buffer cu_secret_alloc(n) gave, unlocks and releases it. NULL-safe. */
 void cu_free_secret(void *p, size_t n);
 
-/* Records status (and clears the rest of *err); returns status for `return cu_fail(...)`. */
+/* cu_credential.c: records status (and clears the rest of *err); returns status for `return cu_fail(...)`. */
 int cu_fail(cu_error *err, int status);
+/* cu_fail, and the errno of the system call that failed in cu_error.sys_errno. */
+int cu_fail_errno(cu_error *err, int status, int sys_errno);
+/* Records success (a cleared *err); returns CU_OK. */
+int cu_ok(cu_error *err);
 
 /* A string inside a credential: ptr NULL means absent; a NUL follows ptr[len]. */
 typedef struct {
@@ -43,7 +50,7 @@ struct cu_credential {
     cu_text *scopes;
     cu_text subscription_type;
     cu_text rate_limit_tier;
-    char *text;             /* the arena: text_bytes bytes, zeroed */
+    char *text; /* the arena: text_bytes bytes, zeroed */
     size_t text_bytes;
 };
 

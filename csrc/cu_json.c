@@ -41,6 +41,8 @@ enum field {
     F_CLAUDE_AI_OAUTH = F_COUNT /* a top-level key, not a field of the login */
 };
 
+/* Hand-laid tables: */
+/* clang-format off */
 #define NAME(text) { text, sizeof text - 1 }
 static const struct {
     const char *text;
@@ -50,6 +52,7 @@ static const struct {
     NAME("claudeAiOauth"),
 };
 #undef NAME
+/* clang-format on */
 
 /* What an object's keys mean: only the root and the login object have keys we look for. */
 enum role { ROLE_OTHER, ROLE_ROOT, ROLE_LOGIN };
@@ -57,9 +60,9 @@ enum role { ROLE_OTHER, ROLE_ROOT, ROLE_LOGIN };
 typedef struct {
     const uchar *start;
     const uchar *end;
-    int status;               /* first error found, CU_OK while none */
-    size_t offset;            /* its byte offset */
-    const uchar *login;       /* value of the last top-level claudeAiOauth, or NULL */
+    int status;                      /* first error found, CU_OK while none */
+    size_t offset;                   /* its byte offset */
+    const uchar *login;              /* value of the last top-level claudeAiOauth, or NULL */
     const uchar *field[F_COUNT];     /* inside that value: where each field's last value starts */
     const uchar *field_end[F_COUNT]; /* and where it ends */
 } scanner;
@@ -67,6 +70,8 @@ typedef struct {
 /* Byte classes inside a string. */
 enum { C_PLAIN, C_QUOTE, C_ESCAPE, C_CONTROL, C_UTF8 };
 
+/* One row per 8 bytes: */
+/* clang-format off */
 static const uchar string_class[256] = {
     /* 0x00-0x1f: control characters must be escaped */
     C_CONTROL, C_CONTROL, C_CONTROL, C_CONTROL, C_CONTROL, C_CONTROL, C_CONTROL, C_CONTROL,
@@ -103,6 +108,7 @@ static const uchar string_class[256] = {
     C_UTF8, C_UTF8, C_UTF8, C_UTF8, C_UTF8, C_UTF8, C_UTF8, C_UTF8,
     C_UTF8, C_UTF8, C_UTF8, C_UTF8, C_UTF8, C_UTF8, C_UTF8, C_UTF8,
 };
+/* clang-format on */
 
 static const uchar *fail_at(scanner *s, const uchar *p, int status)
 {
@@ -186,7 +192,9 @@ static const uchar *scan_escape(scanner *s, const uchar *p)
     if (p + 1 >= s->end)
         return fail_at(s, s->end, CU_ERR_SYNTAX);
     switch (p[1]) {
+    /* clang-format off */
     case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+        /* clang-format on */
         return p + 2;
     case 'u':
         break;
@@ -201,8 +209,7 @@ static const uchar *scan_escape(scanner *s, const uchar *p)
         return p + 6;
     /* A high surrogate: the low half must follow as another \u escape. */
     p += 6;
-    if (s->end - p < 6 || p[0] != '\\' || p[1] != 'u' || (unit = hex4(p + 2)) < 0xDC00
-        || unit > 0xDFFF)
+    if (s->end - p < 6 || p[0] != '\\' || p[1] != 'u' || (unit = hex4(p + 2)) < 0xDC00 || unit > 0xDFFF)
         return fail_at(s, p, CU_ERR_SYNTAX);
     return p + 6;
 }
@@ -216,8 +223,7 @@ static uint64_t special_bytes(uint64_t x)
 {
     const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
     const uint64_t quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
-    return (((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)
-            | ((x - ones * 0x20) & ~x) | x) & highs;
+    return (((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | ((x - ones * 0x20) & ~x) | x) & highs;
 }
 
 /* Advances p past plain string bytes, many at a time, straight to the first special one. */
@@ -329,6 +335,7 @@ static uint32_t read_escape(const uchar **pp)
 
     *pp = p + 2;
     switch (p[1]) {
+    /* clang-format off */
     case 'b': return '\b';
     case 'f': return '\f';
     case 'n': return '\n';
@@ -336,6 +343,7 @@ static uint32_t read_escape(const uchar **pp)
     case 't': return '\t';
     case 'u': break;
     default: return p[1]; /* " \ / */
+        /* clang-format on */
     }
     unit = (uint32_t)hex4(p + 2);
     *pp = p + 6;
@@ -430,19 +438,6 @@ static const uchar *scan_object(scanner *s, const uchar *p, int depth, enum role
             return NULL;
         if (role != ROLE_OTHER)
             id = match_key(key + 1, p - 1, escaped, role);
-#ifdef CU_FUZZ_CANARY
-        /* Only in tests/c/Makefile's fuzz-canary build: a heap overflow planted behind the
-           key "canary" in the login object, to prove the fuzzer reaches rare paths and fails. */
-        if (role == ROLE_LOGIN && s->end - key > 6 && memcmp(key + 1, "canary", 6) == 0 && p - key == 8) {
-            /* volatile: otherwise the optimiser drops the unused buffer, overflow and all. */
-            char *volatile planted = malloc(6);
-            volatile size_t overflow = 7;
-            if (planted != NULL) {
-                memcpy(planted, key + 1, overflow);
-                free(planted);
-            }
-        }
-#endif
         p = skip_space(s, p);
         if (p >= s->end || *p != ':')
             return fail_at(s, p, CU_ERR_SYNTAX);
@@ -655,8 +650,7 @@ static int extract(const scanner *s, cu_credential **out, cu_error *err)
     if (!is_null(field[F_EXPIRES_AT]) && !parse_int64(s, field[F_EXPIRES_AT], &expires_at))
         return wrong_type(err, F_EXPIRES_AT);
     if (!is_null(field[F_SCOPES])
-        && (*field[F_SCOPES] != '['
-            || !measure_string_array(s, field[F_SCOPES], &scope_count, &scope_bytes)))
+        && (*field[F_SCOPES] != '[' || !measure_string_array(s, field[F_SCOPES], &scope_count, &scope_bytes)))
         return wrong_type(err, F_SCOPES);
     if (!is_null(field[F_SUBSCRIPTION_TYPE]) && *field[F_SUBSCRIPTION_TYPE] != '"')
         return wrong_type(err, F_SUBSCRIPTION_TYPE);
@@ -696,7 +690,7 @@ static int extract(const scanner *s, cu_credential **out, cu_error *err)
     if (!is_null(field[F_RATE_LIMIT_TIER]))
         cred->rate_limit_tier = put_text(field[F_RATE_LIMIT_TIER], close[F_RATE_LIMIT_TIER], &w);
     *out = cred;
-    return cu_fail(err, CU_OK);
+    return cu_ok(err);
 }
 
 int cu_parse_login(const char *data, size_t len, cu_credential **out, cu_error *err)

@@ -37,8 +37,12 @@
 cu_credential *cu_read_credential_keychain(int mode, const char *service, const char *account, int timeout_ms,
                                            int64_t now_ms, const char *required_scope, cu_error *err)
 {
-    (void)mode; (void)service; (void)account; (void)timeout_ms;
-    (void)now_ms; (void)required_scope;
+    (void)mode;
+    (void)service;
+    (void)account;
+    (void)timeout_ms;
+    (void)now_ms;
+    (void)required_scope;
     cu_fail(err, CU_ERR_UNSUPPORTED);
     return NULL;
 }
@@ -95,14 +99,6 @@ static int os_status_fail(cu_error *err, OSStatus os_status, int interactive)
     return keychain_fail(err, status, os_status, interactive);
 }
 
-static int errno_fail(cu_error *err, int status, int error_number)
-{
-    cu_fail(err, status);
-    if (err != NULL)
-        err->sys_errno = error_number;
-    return status;
-}
-
 /* --- Security.framework ------------------------------------------------------ */
 
 /* NULL when the text is not UTF-8 (or memory ran out: CF does not say which). */
@@ -120,8 +116,14 @@ static CFStringRef cf_string(const char *text)
  */
 #pragma GCC diagnostic push /* clang reads GCC's spelling too */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-static CFTypeRef no_ui_key(void) { return kSecUseAuthenticationUI; }
-static CFTypeRef no_ui_value(void) { return kSecUseAuthenticationUIFail; }
+static CFTypeRef no_ui_key(void)
+{
+    return kSecUseAuthenticationUI;
+}
+static CFTypeRef no_ui_value(void)
+{
+    return kSecUseAuthenticationUIFail;
+}
 #pragma GCC diagnostic pop
 
 static CFDictionaryRef item_query(CFStringRef service, CFStringRef account, int want_data)
@@ -131,16 +133,15 @@ static CFDictionaryRef item_query(CFStringRef service, CFStringRef account, int 
     /* The last pair: the data (framework read, where UI is accepted), or no UI (locate). */
     keys[4] = want_data ? (const void *)kSecReturnData : no_ui_key();
     values[4] = want_data ? (const void *)kCFBooleanTrue : no_ui_value();
-    return CFDictionaryCreate(kCFAllocatorDefault, keys, values, 5,
-                              &kCFTypeDictionaryKeyCallBacks, &kCFTypeDictionaryValueCallBacks);
+    return CFDictionaryCreate(kCFAllocatorDefault, keys, values, 5, &kCFTypeDictionaryKeyCallBacks,
+                              &kCFTypeDictionaryValueCallBacks);
 }
 
 /*
  * Runs one query for (service, account). want_data: *data receives the item's
  * CFData (the caller releases it). CU_OK, CU_ERR_NOT_FOUND, or an error.
  */
-static int query_item(const char *service_name, CFStringRef account, int want_data,
-                      CFDataRef *data, cu_error *err)
+static int query_item(const char *service_name, CFStringRef account, int want_data, CFDataRef *data, cu_error *err)
 {
     CFStringRef service = NULL;
     CFDictionaryRef query = NULL;
@@ -171,7 +172,7 @@ static int query_item(const char *service_name, CFStringRef account, int want_da
         *data = (CFDataRef)result;
         result = NULL; /* now the caller's to release */
     }
-    status = cu_fail(err, CU_OK);
+    status = cu_ok(err);
 
 cleanup:
     if (result != NULL)
@@ -184,8 +185,7 @@ cleanup:
 }
 
 /* Copies the bytes out of the framework's CFData, which we cannot wipe, into a buffer we do. */
-static int read_with_framework(const char *service, CFStringRef account,
-                               cu_credential **out, cu_error *err)
+static int read_with_framework(const char *service, CFStringRef account, cu_credential **out, cu_error *err)
 {
     CFDataRef data = NULL;
     char *copy = NULL;
@@ -201,7 +201,7 @@ static int read_with_framework(const char *service, CFStringRef account,
         goto cleanup;
     }
     len = (size_t)length;
-    copy = malloc(len + 1);
+    copy = cu_secret_alloc(len + 1);
     if (copy == NULL) {
         status = cu_fail(err, CU_ERR_NO_MEMORY);
         goto cleanup;
@@ -232,7 +232,7 @@ static int buffer_grow(cu_secret_buffer *b)
     char *bigger;
     if (cap > CU_MAX_FILE_BYTES + 1)
         cap = CU_MAX_FILE_BYTES + 1; /* one byte past the limit is how overflow shows */
-    bigger = malloc(cap);
+    bigger = cu_secret_alloc(cap);
     if (bigger == NULL)
         return -1;
     if (b->len != 0)
@@ -243,7 +243,7 @@ static int buffer_grow(cu_secret_buffer *b)
     return 0;
 }
 
-static long long now_ms(void)
+static long long monotonic_ms(void)
 {
     return (long long)(cu_monotonic_ns() / 1000000);
 }
@@ -269,7 +269,7 @@ static int reap_by(pid_t pid, long long deadline, int *wait_status)
             return 1;
         if (r < 0 && errno != EINTR)
             return -1;
-        if (now_ms() >= deadline)
+        if (monotonic_ms() >= deadline)
             return 0;
         if (r == 0)
             (void)nanosleep(&pause, NULL);
@@ -306,16 +306,16 @@ static int cloexec_pipe(int fds[2])
     if (fds[0] >= 0 && fds[1] >= 0)
         return 0;
 #if defined(__APPLE__)
-fail:
+fail :
 #endif
-    {
-        int saved = errno;
-        if (fds[0] >= 0)
-            close(fds[0]);
-        if (fds[1] >= 0)
-            close(fds[1]);
-        errno = saved;
-    }
+{
+    int saved = errno;
+    if (fds[0] >= 0)
+        close(fds[0]);
+    if (fds[1] >= 0)
+        close(fds[1]);
+    errno = saved;
+}
     return -1;
 }
 
@@ -342,19 +342,19 @@ static int spawn_tool(const char *service, const char *account, pid_t *pid, int 
     argv[7] = NULL;
 
     if (cloexec_pipe(fds) != 0)
-        return errno_fail(err, CU_ERR_SPAWN, errno);
+        return cu_fail_errno(err, CU_ERR_SPAWN, errno);
     rc = posix_spawn_file_actions_init(&actions);
     if (rc != 0) {
         close(fds[0]);
         close(fds[1]);
-        return errno_fail(err, CU_ERR_SPAWN, rc);
+        return cu_fail_errno(err, CU_ERR_SPAWN, rc);
     }
     rc = posix_spawnattr_init(&attributes);
     if (rc != 0) {
         posix_spawn_file_actions_destroy(&actions);
         close(fds[0]);
         close(fds[1]);
-        return errno_fail(err, CU_ERR_SPAWN, rc);
+        return cu_fail_errno(err, CU_ERR_SPAWN, rc);
     }
 #if defined(POSIX_SPAWN_CLOEXEC_DEFAULT)
     flags |= POSIX_SPAWN_CLOEXEC_DEFAULT; /* the child gets only the fds named below */
@@ -375,7 +375,7 @@ static int spawn_tool(const char *service, const char *account, pid_t *pid, int 
     close(fds[1]);
     if (rc != 0) {
         close(fds[0]);
-        return errno_fail(err, CU_ERR_SPAWN, rc);
+        return cu_fail_errno(err, CU_ERR_SPAWN, rc);
     }
     *read_fd = fds[0];
     return CU_OK;
@@ -386,7 +386,7 @@ static int read_until_eof(int fd, long long deadline, cu_secret_buffer *out, cu_
 {
     for (;;) {
         struct pollfd ready;
-        long long left = deadline - now_ms();
+        long long left = deadline - monotonic_ms();
         ssize_t n;
         int r;
 
@@ -397,7 +397,7 @@ static int read_until_eof(int fd, long long deadline, cu_secret_buffer *out, cu_
         ready.revents = 0;
         r = poll(&ready, 1, left > INT_MAX ? INT_MAX : (int)left);
         if (r < 0 && errno != EINTR)
-            return errno_fail(err, CU_ERR_IO, errno);
+            return cu_fail_errno(err, CU_ERR_IO, errno);
         if (r <= 0)
             continue;
         if (out->len == out->cap && buffer_grow(out) != 0)
@@ -406,7 +406,7 @@ static int read_until_eof(int fd, long long deadline, cu_secret_buffer *out, cu_
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            return errno_fail(err, CU_ERR_IO, errno);
+            return cu_fail_errno(err, CU_ERR_IO, errno);
         }
         if (n == 0)
             return CU_OK;
@@ -451,10 +451,9 @@ static int tool_exit_fail(cu_error *err, int exit_code)
 }
 
 /* Runs the tool for one item; on CU_OK, out holds its whole standard output. */
-static int run_tool(const char *service, const char *account, int timeout_ms,
-                    cu_secret_buffer *out, cu_error *err)
+static int run_tool(const char *service, const char *account, int timeout_ms, cu_secret_buffer *out, cu_error *err)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = monotonic_ms() + timeout_ms;
     pid_t pid;
     int fd, wait_status = 0, reaped, status;
 
@@ -474,7 +473,7 @@ static int run_tool(const char *service, const char *account, int timeout_ms,
         return cu_fail(err, CU_ERR_TIMEOUT);
     }
     if (reaped < 0 || (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0))
-        return cu_fail(err, CU_OK); /* unknown status: let the output speak for itself */
+        return cu_ok(err); /* unknown status: let the output speak for itself */
     if (WIFEXITED(wait_status))
         return tool_exit_fail(err, WEXITSTATUS(wait_status));
     cu_fail(err, CU_ERR_TOOL_FAILED);
@@ -548,7 +547,7 @@ static int parse_tool_output(const char *text, size_t len, cu_credential **out, 
     start = starts_like_json(text, len) ? -1 : hex_start(text, len);
     if (start >= 0) {
         size_t pairs = (len - (size_t)start) / 2;
-        unsigned char *decoded = malloc(pairs + 1);
+        unsigned char *decoded = cu_secret_alloc(pairs + 1);
         long decoded_len;
         int status;
         if (decoded == NULL)
@@ -565,8 +564,7 @@ static int parse_tool_output(const char *text, size_t len, cu_credential **out, 
     return cu_parse_login(text, len, out, err);
 }
 
-static int read_with_tool(const char *service, const char *account, int timeout_ms,
-                          cu_credential **out, cu_error *err)
+static int read_with_tool(const char *service, const char *account, int timeout_ms, cu_credential **out, cu_error *err)
 {
     cu_secret_buffer output = { NULL, 0, 0 };
     int status = run_tool(service, account, timeout_ms, &output, err);
@@ -597,8 +595,8 @@ static int read_once(void *context, cu_credential **out, cu_error *err)
     return read_with_framework(a->service, a->account_ref, out, err);
 }
 
-static int read_login(int mode, const char *service, const char *account, int timeout_ms,
-                      cu_credential **out, cu_error *err)
+static int read_keychain_login(int mode, const char *service, const char *account, int timeout_ms, cu_credential **out,
+                               cu_error *err)
 {
     read_attempt attempt;
     int status;
@@ -624,7 +622,7 @@ cu_credential *cu_read_credential_keychain(int mode, const char *service, const 
                                            int64_t now_ms, const char *required_scope, cu_error *err)
 {
     cu_credential *cred;
-    int status = read_login(mode, service, account, timeout_ms, &cred, err);
+    int status = read_keychain_login(mode, service, account, timeout_ms, &cred, err);
     return cu_checked_login(status, cred, now_ms, required_scope, err);
 }
 

@@ -6,6 +6,9 @@
  * specified never to be elided; elsewhere a volatile function pointer hides
  * memset from the optimiser, so it must assume the call has effects.
  *
+ * tests/c/broken_memzero.c stands in for this file in the builds that prove the wipe
+ * checks can fail.
+ *
  * The feature macros must precede the first #include: they decide what the
  * libc headers declare.
  */
@@ -16,7 +19,6 @@
 #define __STDC_WANT_LIB_EXT1__ 1 /* memset_s in Apple's <string.h> */
 #endif
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "cu_internal.h"
@@ -29,29 +31,6 @@
 #include <strings.h>
 #define CU_HAVE_EXPLICIT_BZERO 1
 #endif
-
-#ifdef CU_TEST_BROKEN_WIPE
-/*
- * Test-only sabotage (tests/c/Makefile, target `wipe`): the naive wipe that an
- * optimiser is allowed to drop. The memset in cu_free_secret sits right before
- * free, so -O2 deletes it as a dead store, and the wrapped-free scan must then
- * find secrets in freed memory. Never defined in a real build.
- */
-void cu_memzero(void *p, size_t n)
-{
-    if (p != NULL && n != 0)
-        memset(p, 0, n);
-}
-
-void cu_free_secret(void *p, size_t n)
-{
-    if (p == NULL)
-        return;
-    memset(p, 0, n);
-    free(p);
-}
-
-#else
 
 #if !defined(CU_HAVE_EXPLICIT_BZERO) && !defined(__APPLE__)
 /* volatile: the optimiser must load the pointer at each call and cannot prove it is memset. */
@@ -70,13 +49,3 @@ void cu_memzero(void *p, size_t n)
     cu_memset_ptr(p, 0, n);
 #endif
 }
-
-void cu_free_secret(void *p, size_t n)
-{
-    if (p == NULL)
-        return;
-    cu_memzero(p, n);
-    free(p);
-}
-
-#endif

@@ -18,6 +18,8 @@ ROOT = CSRC.parent
 # Relative to the project root, where setuptools runs this script.
 SOURCES = [f"csrc/{name}" for name in (
     "cu_memzero.c",
+    "cu_secure_alloc.c",
+    "cu_harden.c",
     "cu_json.c",
     "cu_credential.c",
     "cu_file.c",

@@ -13,10 +13,10 @@ import trustme
 
 from loopback_server import LoopbackServer
 
-# Fixtures that compile C while testing (the Keychain double, the wipe shim, a broken-wipe
+# Fixtures that compile C while testing (the Keychain double, the wipe shim, a broken-wipe or plain-alloc
 # module): their tests are marked `compiler`, so that the CI run which proves the wheel needs no
 # compiler can deselect exactly these, and every other run still runs them.
-COMPILER_FIXTURES = frozenset({"double_build", "shim", "broken_native"})
+COMPILER_FIXTURES = frozenset({"double_build", "shim", "broken_native", "plain_native", "memlock_probe"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

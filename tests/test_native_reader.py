@@ -544,3 +544,17 @@ def test_threads_reading_at_once_each_get_their_own_outcome(tmp_path: Path) -> N
         worker.join()
     expected = {(w, a): "ok" if (w + a) % 2 else "error" for w in range(4) for a in range(300)}
     assert expected == outcomes
+
+
+def test_status_mapper_returns_every_error_and_never_raises() -> None:
+    """_native._error returns the exception of each cu_status (MemoryError included); callers raise it."""
+    from claude_usage import _native
+    from claude_usage._lib import ffi, lib
+
+    err = ffi.new("cu_error *")
+    for status in range(0, 40):
+        error = _native._error(status, err, "the file")
+        assert isinstance(error, BaseException)
+    assert isinstance(_native._error(lib.CU_ERR_NO_MEMORY, err, "x"), MemoryError)
+    assert "out of memory while reading credentials" == str(_native._error(lib.CU_ERR_NO_MEMORY, err, "x"))
+    assert "x: unexpected native status 99" == str(_native._error(99, err, "x"))

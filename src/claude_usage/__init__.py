@@ -25,6 +25,9 @@ _EXPORTS = {
     "locate_credentials": "claude_usage.credentials",
     "UsageCache": "claude_usage.cache",
     "CacheResult": "claude_usage.cache",
+    "harden_process": "claude_usage.hardening",
+    "security_status": "claude_usage.hardening",
+    "SecurityStatus": "claude_usage.hardening",
 }
 __all__ = ["__version__", *sorted(_EXPORTS), *_errors.__all__]  # noqa: PLE0604  (lists of str)
 
@@ -43,6 +46,9 @@ if TYPE_CHECKING:
     from claude_usage.models import Limit as Limit
     from claude_usage.models import UsageData as UsageData
     from claude_usage.models import UsagePeriod as UsagePeriod
+    from claude_usage.hardening import SecurityStatus as SecurityStatus
+    from claude_usage.hardening import harden_process as harden_process
+    from claude_usage.hardening import security_status as security_status
     from claude_usage.pace import is_on_pace as is_on_pace
 
 

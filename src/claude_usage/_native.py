@@ -6,6 +6,7 @@ Everything above this module sees typed Python; the ``Any`` of cffi stays here.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -252,58 +253,64 @@ def _info(cdata: Any) -> CredentialInfo:
     return CredentialInfo(expires, scopes, subscription_text, tier_text)
 
 
-def _error(status: int, err: Any, where: str) -> ClaudeUsageError:
-    """Map a cu_status to its exception: the one place that knows the C codes."""
-    errno_text = ""
-    if err.sys_errno:
-        import os
+# cu_status -> (exception class, message template): the one place that knows the C codes. The
+# template is filled by str.format with where, errno_text (": <strerror>" when the C side saw a
+# failing system call), limit, depth, offset, field, tool and exit_code; a status not listed is
+# "unexpected". CU_ERR_KEYCHAIN has its own table below (_KEYCHAIN_ERRORS).
+_STATUS_ERRORS: dict[int, tuple[Callable[..., BaseException], str]] = {
+    lib.CU_ERR_NO_MEMORY: (MemoryError, "out of memory while reading credentials"),
+    lib.CU_ERR_NOT_FOUND: (CredentialsNotFoundError, "no Claude Code credentials at {where}"),
+    lib.CU_ERR_EXPIRED: (CredentialsExpiredError, "the access token in {where} has expired"),
+    lib.CU_ERR_MISSING_SCOPE: (InsufficientScopeError, "the access token in {where} lacks the scope needed to read usage"),
+    lib.CU_ERR_NOT_LOGGED_IN: (CredentialsNotFoundError, "{where} holds no Claude login (not logged in)"),
+    lib.CU_ERR_PERMISSION: (CredentialsPermissionError, "cannot read {where}{errno_text}"),
+    lib.CU_ERR_IS_DIRECTORY: (CredentialsUnreadableError, "{where} is a directory, not a credential file"),
+    lib.CU_ERR_NOT_REGULAR: (CredentialsUnreadableError, "{where} is not a regular file"),
+    lib.CU_ERR_IO: (CredentialsUnreadableError, "cannot read {where}{errno_text}"),
+    lib.CU_ERR_TOO_LARGE: (ParseError, "{where} is larger than {limit} bytes; refused without reading it"),
+    lib.CU_ERR_EMPTY: (ParseError, "{where} is empty"),
+    lib.CU_ERR_SYNTAX: (ParseError, "{where} is not valid JSON (at byte {offset})"),
+    lib.CU_ERR_TOO_DEEP: (ParseError, "{where} nests deeper than {depth} levels"),
+    lib.CU_ERR_NOT_OBJECT: (ParseError, "{where} is JSON but not an object"),
+    lib.CU_ERR_WRONG_TYPE: (ParseError, "{where}: field {field!r} has the wrong type"),
+    lib.CU_ERR_BAD_TOKEN: (ParseError, "{where}: the access token is malformed"),
+    lib.CU_ERR_TIMEOUT: (KeychainUnavailableError, "{where}: {tool} did not answer in time and was stopped"),
+    lib.CU_ERR_SPAWN: (KeychainUnavailableError, "{where}: cannot run {tool}{errno_text}"),
+    lib.CU_ERR_TOOL_FAILED: (KeychainUnavailableError, "{where}: {tool} failed with exit code {exit_code}"),
+    lib.CU_ERR_UNSUPPORTED: (CredentialsUnreadableError, "{where}: not supported on this platform"),
+}
+_UNEXPECTED: tuple[Callable[..., BaseException], str] = (CredentialsUnreadableError, "{where}: unexpected native status {status}")
+# Statuses whose error carries a hint beyond its class's default.
+_STATUS_HINTS: dict[int, str] = {lib.CU_ERR_BAD_TOKEN: _TOKEN_HINT}
 
-        errno_text = f": {os.strerror(err.sys_errno)}"
-    if status == lib.CU_ERR_NO_MEMORY:
-        raise MemoryError("out of memory while reading credentials")
-    if status == lib.CU_ERR_NOT_FOUND:
-        return CredentialsNotFoundError(f"no Claude Code credentials at {where}")
-    if status == lib.CU_ERR_EXPIRED:
-        return CredentialsExpiredError(f"the access token in {where} has expired")
-    if status == lib.CU_ERR_MISSING_SCOPE:
-        return InsufficientScopeError(f"the access token in {where} lacks the scope needed to read usage")
-    if status == lib.CU_ERR_NOT_LOGGED_IN:
-        return CredentialsNotFoundError(f"{where} holds no Claude login (not logged in)")
-    if status == lib.CU_ERR_PERMISSION:
-        return CredentialsPermissionError(f"cannot read {where}{errno_text}")
-    if status == lib.CU_ERR_IS_DIRECTORY:
-        return CredentialsUnreadableError(f"{where} is a directory, not a credential file")
-    if status == lib.CU_ERR_NOT_REGULAR:
-        return CredentialsUnreadableError(f"{where} is not a regular file")
-    if status == lib.CU_ERR_IO:
-        return CredentialsUnreadableError(f"cannot read {where}{errno_text}")
-    if status == lib.CU_ERR_TOO_LARGE:
-        limit = lib.cu_max_file_bytes()
-        return ParseError(f"{where} is larger than {limit} bytes; refused without reading it")
-    if status == lib.CU_ERR_EMPTY:
-        return ParseError(f"{where} is empty")
-    if status == lib.CU_ERR_SYNTAX:
-        return ParseError(f"{where} is not valid JSON (at byte {err.offset})")
-    if status == lib.CU_ERR_TOO_DEEP:
-        return ParseError(f"{where} nests deeper than {lib.cu_max_depth()} levels")
-    if status == lib.CU_ERR_NOT_OBJECT:
-        return ParseError(f"{where} is JSON but not an object")
-    if status == lib.CU_ERR_WRONG_TYPE:
-        field = ffi.string(err.field).decode("ascii", "replace")
-        return ParseError(f"{where}: field {field!r} has the wrong type")
-    if status == lib.CU_ERR_BAD_TOKEN:
-        return ParseError(f"{where}: the access token is malformed", hint=_TOKEN_HINT)
+
+def _error(status: int, err: Any, where: str) -> BaseException:
+    """The exception a cu_status means (MemoryError for CU_ERR_NO_MEMORY, else a ClaudeUsageError).
+
+    Returned, never raised here: the caller raises it.
+    """
     if status == lib.CU_ERR_KEYCHAIN:
         return _keychain_error(int(err.os_status), bool(err.interactive), where)
-    if status == lib.CU_ERR_TIMEOUT:
-        return KeychainUnavailableError(f"{where}: {_TOOL} did not answer in time and was stopped")
-    if status == lib.CU_ERR_SPAWN:
-        return KeychainUnavailableError(f"{where}: cannot run {_TOOL}{errno_text}")
-    if status == lib.CU_ERR_TOOL_FAILED:
-        return KeychainUnavailableError(f"{where}: {_TOOL} failed with exit code {err.exit_code}")
-    if status == lib.CU_ERR_UNSUPPORTED:
-        return CredentialsUnreadableError(f"{where}: not supported on this platform")
-    return CredentialsUnreadableError(f"{where}: unexpected native status {status}")
+    kind, template = _STATUS_ERRORS.get(status, _UNEXPECTED)
+    message = template.format(
+        where=where,
+        status=status,
+        errno_text=f": {_strerror(err.sys_errno)}" if err.sys_errno else "",
+        limit=lib.cu_max_file_bytes(),
+        depth=lib.cu_max_depth(),
+        offset=err.offset,
+        field=ffi.string(err.field).decode("ascii", "replace") if status == lib.CU_ERR_WRONG_TYPE else "",
+        tool=_TOOL,
+        exit_code=err.exit_code,
+    )
+    hint = _STATUS_HINTS.get(status)
+    return kind(message, hint=hint) if hint is not None else kind(message)
+
+
+def _strerror(number: int) -> str:
+    import os
+
+    return os.strerror(number)
 
 
 _TOOL = "/usr/bin/security"

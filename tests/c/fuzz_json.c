@@ -3,6 +3,7 @@
  * Besides crashes and sanitizer reports, it traps on a broken invariant of a result.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cu_internal.h"
@@ -41,6 +42,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_text(scope, len);
         }
         check_text(cu_credential_subscription_type(cred, &len), len);
+#ifdef CU_FUZZ_CANARY
+        /* Only in tests/c/Makefile's fuzz-canary build: a heap overflow planted behind an accepted
+           login that lists the scope "user:canary!" (as long as the seeds' "user:profile", so the
+           fuzzer can learn the swap from this very comparison), to prove it reaches a whole,
+           accepted login with a new value in it, and fails. */
+        for (i = 0; i < cu_credential_scope_count(cred); i++) {
+            const char *scope = cu_credential_scope(cred, i, &len);
+            if (len == 12 && memcmp(scope, "user:canary!", 12) == 0) {
+                /* volatile: otherwise the optimiser drops the unused buffer, overflow and all. */
+                char *volatile planted = malloc(6);
+                volatile size_t overflow = 7;
+                if (planted != NULL) {
+                    memcpy(planted, scope, overflow);
+                    free(planted);
+                }
+            }
+        }
+#endif
         check_text(cu_credential_rate_limit_tier(cred, &len), len);
         cu_credential_free(cred);
     }

@@ -29,18 +29,19 @@
 
 static int checks, failures;
 
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        checks++;                                                                     \
-        if (!(cond)) {                                                                \
-            failures++;                                                               \
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        checks++;                                                                    \
+        if (!(cond)) {                                                               \
+            failures++;                                                              \
             fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                             \
+        }                                                                            \
     } while (0)
 
 /* ---- wrapped free: counts freed blocks still holding a test secret ---- */
 #ifdef CU_TEST_WIPE
 #include <malloc.h>
+#include <sys/uio.h>
 
 void __real_free(void *p);
 void __wrap_free(void *p);
@@ -50,11 +51,51 @@ void __wrap_free(void *p)
 {
     if (p != NULL) {
         size_t n = malloc_usable_size(p);
-        if (memmem(p, n, ACCESS, sizeof ACCESS - 1) != NULL
-            || memmem(p, n, REFRESH, sizeof REFRESH - 1) != NULL)
+        if (memmem(p, n, ACCESS, sizeof ACCESS - 1) != NULL || memmem(p, n, REFRESH, sizeof REFRESH - 1) != NULL)
             unwiped_frees++;
     }
     __real_free(p);
+}
+
+/* Secret buffers (csrc/cu_secure_alloc.c) leave use through munlock, after their wipe. */
+int __real_munlock(const void *p, size_t n);
+int __wrap_munlock(const void *p, size_t n);
+
+/* 1 if the page at p can be read (a guard page cannot: it is skipped). */
+static int readable(const char *p)
+{
+    char byte;
+    struct iovec local = { &byte, 1 }, remote = { (void *)p, 1 };
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == 1;
+}
+
+int __wrap_munlock(const void *p, size_t n)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const char *run = p, *end = (const char *)p + n, *at;
+    /* The arena's span has guard pages between its slots: scan each readable run. */
+    for (at = p; p != NULL && at <= end; at += page) {
+        if (at == end || !readable(at)) {
+            if (at > run
+                && (memmem(run, (size_t)(at - run), ACCESS, sizeof ACCESS - 1) != NULL
+                    || memmem(run, (size_t)(at - run), REFRESH, sizeof REFRESH - 1) != NULL))
+                unwiped_frees++;
+            run = at + page;
+        }
+    }
+    return __real_munlock(p, n);
+}
+
+/* One-page buffers go back to the allocator's arena, which stays mapped: scanned right after. */
+void __real_cu_free_secret(void *p, size_t n);
+void __wrap_cu_free_secret(void *p, size_t n);
+
+void __wrap_cu_free_secret(void *p, size_t n)
+{
+    __real_cu_free_secret(p, n);
+    if (p != NULL && n != 0 && readable(p) && readable((const char *)p + n - 1)
+        && (memmem(p, n, ACCESS, sizeof ACCESS - 1) != NULL || memmem(p, n, REFRESH, sizeof REFRESH - 1) != NULL))
+        unwiped_frees++;
 }
 #endif
 
@@ -100,9 +141,18 @@ typedef struct {
     const char *field; /* CU_ERR_WRONG_TYPE: expected field */
 } parse_case;
 
-#define CASE(name, doc, status) {name, doc, sizeof doc - 1, status, -1, NULL}
-#define AT(name, doc, offset) {name, doc, sizeof doc - 1, CU_ERR_SYNTAX, offset, NULL}
-#define WRONG(name, doc, field) {name, doc, sizeof doc - 1, CU_ERR_WRONG_TYPE, -1, field}
+#define CASE(name, doc, status)                     \
+    {                                               \
+        name, doc, sizeof doc - 1, status, -1, NULL \
+    }
+#define AT(name, doc, offset)                                  \
+    {                                                          \
+        name, doc, sizeof doc - 1, CU_ERR_SYNTAX, offset, NULL \
+    }
+#define WRONG(name, doc, field)                                 \
+    {                                                           \
+        name, doc, sizeof doc - 1, CU_ERR_WRONG_TYPE, -1, field \
+    }
 
 static const parse_case cases[] = {
     /* empty, white space, not JSON */
@@ -183,8 +233,7 @@ static const parse_case cases[] = {
     CASE("claudeAiOauth null", "{\"claudeAiOauth\":null}", CU_ERR_NOT_LOGGED_IN),
     WRONG("claudeAiOauth array", "{\"claudeAiOauth\":[]}", "claudeAiOauth"),
     WRONG("claudeAiOauth string", "{\"claudeAiOauth\":\"x\"}", "claudeAiOauth"),
-    CASE("claudeAiOauth nested deeper only", "{\"x\":{\"claudeAiOauth\":{" TOKEN_FIELD "}}}",
-         CU_ERR_NOT_LOGGED_IN),
+    CASE("claudeAiOauth nested deeper only", "{\"x\":{\"claudeAiOauth\":{" TOKEN_FIELD "}}}", CU_ERR_NOT_LOGGED_IN),
     CASE("accessToken at the top level only", "{" TOKEN_FIELD ",\"claudeAiOauth\":{}}", CU_ERR_NOT_LOGGED_IN),
     CASE("accessToken nested in the login", LOGIN("\"x\":{" TOKEN_FIELD "}"), CU_ERR_NOT_LOGGED_IN),
     CASE("accessToken absent", LOGIN(REFRESH_FIELD), CU_ERR_NOT_LOGGED_IN),
@@ -203,16 +252,15 @@ static const parse_case cases[] = {
     CASE("quote in token", LOGIN("\"accessToken\":\"a\\\"b\""), CU_ERR_BAD_TOKEN),
     CASE("padding only", LOGIN("\"accessToken\":\"==\""), CU_ERR_BAD_TOKEN),
     CASE("text after padding", LOGIN("\"accessToken\":\"ab=c\""), CU_ERR_BAD_TOKEN),
-    CASE("padding and every token character",
-         LOGIN("\"accessToken\":\"AZaz09-._~+/==\""), CU_OK),
+    CASE("padding and every token character", LOGIN("\"accessToken\":\"AZaz09-._~+/==\""), CU_OK),
     /* the order of the checks: token first, then the other fields in order */
     CASE("empty token beats a wrong expiresAt", LOGIN("\"accessToken\":\"\",\"expiresAt\":\"x\""),
          CU_ERR_NOT_LOGGED_IN),
     CASE("bad token beats wrong scopes", LOGIN("\"scopes\":1,\"accessToken\":\"a b\""), CU_ERR_BAD_TOKEN),
     WRONG("expiresAt before scopes", LOGIN("\"scopes\":1,\"expiresAt\":\"1\"," TOKEN_FIELD), "expiresAt"),
     WRONG("scopes before subscriptionType", LOGIN("\"subscriptionType\":1,\"scopes\":1," TOKEN_FIELD), "scopes"),
-    WRONG("subscriptionType before rateLimitTier",
-          LOGIN("\"rateLimitTier\":1,\"subscriptionType\":1," TOKEN_FIELD), "subscriptionType"),
+    WRONG("subscriptionType before rateLimitTier", LOGIN("\"rateLimitTier\":1,\"subscriptionType\":1," TOKEN_FIELD),
+          "subscriptionType"),
     /* field types */
     WRONG("expiresAt string", LOGIN(TOKEN_FIELD ",\"expiresAt\":\"1768384301294\""), "expiresAt"),
     WRONG("expiresAt fraction", LOGIN(TOKEN_FIELD ",\"expiresAt\":1.5"), "expiresAt"),
@@ -233,8 +281,7 @@ static const parse_case cases[] = {
     WRONG("rateLimitTier object", LOGIN(TOKEN_FIELD ",\"rateLimitTier\":{}"), "rateLimitTier"),
     WRONG("rateLimitTier array", LOGIN(TOKEN_FIELD ",\"rateLimitTier\":[]"), "rateLimitTier"),
     CASE("other fields take any value",
-         LOGIN(TOKEN_FIELD ",\"refreshToken\":[1,{\"a\":null}],\"x\":1e999999,\"y\":-12345678901234567890"),
-         CU_OK),
+         LOGIN(TOKEN_FIELD ",\"refreshToken\":[1,{\"a\":null}],\"x\":1e999999,\"y\":-12345678901234567890"), CU_OK),
     /* escaped keys: compared after decoding */
     CASE("escaped key matches", LOGIN("\"\\u0061ccessToken\":\"" ACCESS "\""), CU_OK),
     CASE("escaped login key matches", "{\"claude\\u0041iOauth\":{" TOKEN_FIELD "}}", CU_OK),
@@ -242,8 +289,8 @@ static const parse_case cases[] = {
          CU_ERR_NOT_LOGGED_IN),
     CASE("long escaped key matches nothing",
          LOGIN(TOKEN_FIELD ",\"\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061"
-               "\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061"
-               "\\ud83d\\ude00\\ud83d\\ude00\\ud83d\\ude00\\ud83d\\ude00\":1"),
+                           "\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061\\u0061"
+                           "\\ud83d\\ude00\\ud83d\\ude00\\ud83d\\ude00\\ud83d\\ude00\":1"),
          CU_OK),
     WRONG("escaped field key is checked", LOGIN(TOKEN_FIELD ",\"\\u0073copes\":1"), "scopes"),
     /* duplicate keys: the last one wins */
@@ -270,8 +317,8 @@ static void run_parse_cases(void)
         memset(&err, 0xA5, sizeof err);
         status = parse_json(c->doc, c->len, &cred, &err);
         if (status != c->status) {
-            fprintf(stderr, "case \"%s\": status %d, expected %d (offset %zu)\n", c->name, status,
-                    c->status, err.offset);
+            fprintf(stderr, "case \"%s\": status %d, expected %d (offset %zu)\n", c->name, status, c->status,
+                    err.offset);
             failures++;
         }
         CHECK(status == err.status);
@@ -355,7 +402,7 @@ static void test_extraction(void)
     }
     cu_credential_free(cred);
     cred = PARSE_OK(LOGIN(TOKEN_FIELD ",\"expiresAt\":null,\"scopes\":null,\"subscriptionType\":null,"
-                          "\"rateLimitTier\":null"));
+                                      "\"rateLimitTier\":null"));
     if (cred != NULL) {
         CHECK(cu_credential_expires_at(cred, &ms) == 0);
         CHECK(cu_credential_has_scopes(cred) == 0);
@@ -622,7 +669,8 @@ static void test_files(void)
     expect_file("wrongtype.json", CU_ERR_WRONG_TYPE);
     WRITE_FILE("late-error.json", LOGIN(TOKEN_FIELD "," REFRESH_FIELD) " x");
     expect_file("late-error.json", CU_ERR_SYNTAX);
-    WRITE_FILE("late-deep.json", "{" TOKEN_FIELD "," REFRESH_FIELD ",\"d\":"
+    WRITE_FILE("late-deep.json",
+               "{" TOKEN_FIELD "," REFRESH_FIELD ",\"d\":"
                "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]");
     expect_file("late-deep.json", CU_ERR_TOO_DEEP);
     WRITE_FILE("truncated.json", LOGIN(TOKEN_FIELD "," REFRESH_FIELD));
@@ -705,9 +753,9 @@ static int read_scripted(int status, int bad_reads, int *calls, cu_error *err)
 
 static void test_retrying(void)
 {
-    static const int lasting[] = { CU_ERR_NOT_FOUND, CU_ERR_PERMISSION, CU_ERR_IS_DIRECTORY, CU_ERR_NOT_REGULAR,
-                                   CU_ERR_IO, CU_ERR_TOO_LARGE, CU_ERR_TOO_DEEP, CU_ERR_NOT_OBJECT,
-                                   CU_ERR_WRONG_TYPE, CU_ERR_NOT_LOGGED_IN, CU_ERR_BAD_TOKEN, CU_ERR_NO_MEMORY };
+    static const int lasting[] = { CU_ERR_NOT_FOUND,  CU_ERR_PERMISSION,    CU_ERR_IS_DIRECTORY, CU_ERR_NOT_REGULAR,
+                                   CU_ERR_IO,         CU_ERR_TOO_LARGE,     CU_ERR_TOO_DEEP,     CU_ERR_NOT_OBJECT,
+                                   CU_ERR_WRONG_TYPE, CU_ERR_NOT_LOGGED_IN, CU_ERR_BAD_TOKEN,    CU_ERR_NO_MEMORY };
     cu_error err;
     int calls, i;
 
@@ -738,9 +786,9 @@ static void test_retrying(void)
 static void remove_dir(void)
 {
     static const char *const names[] = {
-        "store.json", "empty.json", "blank.json", "text.json", "array.json", "mcp.json",
-        "badtoken.json", "wrongtype.json", "late-error.json", "late-deep.json", "truncated.json",
-        "link.json", "dangling.json", "loop.json", "fifo.json", "big.json", "limit.json",
+        "store.json",    "empty.json",     "blank.json",      "text.json",      "array.json",     "mcp.json",
+        "badtoken.json", "wrongtype.json", "late-error.json", "late-deep.json", "truncated.json", "link.json",
+        "dangling.json", "loop.json",      "fifo.json",       "big.json",       "limit.json",
     };
     size_t i;
     for (i = 0; i < sizeof names / sizeof names[0]; i++)

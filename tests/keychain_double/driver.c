@@ -21,9 +21,8 @@
 
 #include "kcd_control.h"
 
-static const char PAYLOAD[] =
-    "{\"claudeAiOauth\":{\"accessToken\":\"sk-ant-oat01-TEST-driver\","
-    "\"refreshToken\":\"sk-ant-ort01-TEST-driver\",\"expiresAt\":4102444800000}}";
+static const char PAYLOAD[] = "{\"claudeAiOauth\":{\"accessToken\":\"sk-ant-oat01-TEST-driver\","
+                              "\"refreshToken\":\"sk-ant-ort01-TEST-driver\",\"expiresAt\":4102444800000}}";
 static const char TOKEN[] = "sk-ant-oat01-TEST-driver";
 static const char SERVICE[] = "Claude Code-credentials-5ac5e874";
 
@@ -68,8 +67,8 @@ static void add_item(const char *account)
 static void check_balanced(const char *name)
 {
     if (kcd_cf_created() != kcd_cf_released() || kcd_cf_bad_releases() != 0) {
-        fprintf(stderr, "%s: CF created %ld, released %ld, bad releases %ld\n", name,
-                kcd_cf_created(), kcd_cf_released(), kcd_cf_bad_releases());
+        fprintf(stderr, "%s: CF created %ld, released %ld, bad releases %ld\n", name, kcd_cf_created(),
+                kcd_cf_released(), kcd_cf_bad_releases());
         failures++;
     }
 }
@@ -100,14 +99,26 @@ static int run(int mode, int timeout_ms, cu_error *err)
 
 static void test_tool_modes(void)
 {
-    static const struct { const char *mode; int status; int os_status; } cases[] = {
-        { "found", CU_OK, 0 }, { "hex", CU_OK, 0 }, { "0xhex", CU_OK, 0 }, { "signedhex", CU_OK, 0 },
-        { "exit44", CU_ERR_NOT_FOUND, -25300 }, { "exit1", CU_ERR_TOOL_FAILED, 0 },
-        { "exit36", CU_ERR_KEYCHAIN, -25308 }, { "exit29", CU_ERR_KEYCHAIN, -25315 },
-        { "exit24", CU_ERR_KEYCHAIN, -25320 }, { "exit51", CU_ERR_KEYCHAIN, -25293 },
+    static const struct {
+        const char *mode;
+        int status;
+        int os_status;
+    } cases[] = {
+        { "found", CU_OK, 0 },
+        { "hex", CU_OK, 0 },
+        { "0xhex", CU_OK, 0 },
+        { "signedhex", CU_OK, 0 },
+        { "exit44", CU_ERR_NOT_FOUND, -25300 },
+        { "exit1", CU_ERR_TOOL_FAILED, 0 },
+        { "exit36", CU_ERR_KEYCHAIN, -25308 },
+        { "exit29", CU_ERR_KEYCHAIN, -25315 },
+        { "exit24", CU_ERR_KEYCHAIN, -25320 },
+        { "exit51", CU_ERR_KEYCHAIN, -25293 },
         { "exit128", CU_ERR_KEYCHAIN, -128 },
-        { "garbage", CU_ERR_SYNTAX, 0 }, { "huge", CU_ERR_TOO_LARGE, 0 },
-        { "hang", CU_ERR_TIMEOUT, 0 }, { "quiet-hang", CU_ERR_TIMEOUT, 0 },
+        { "garbage", CU_ERR_SYNTAX, 0 },
+        { "huge", CU_ERR_TOO_LARGE, 0 },
+        { "hang", CU_ERR_TIMEOUT, 0 },
+        { "quiet-hang", CU_ERR_TIMEOUT, 0 },
     };
     size_t i;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -177,8 +188,7 @@ static void test_expired_login_is_refused(void)
         cu_error err;
         setup("found");
         add_item("alice");
-        CHECK(cu_read_credential_keychain(modes[i], SERVICE, "alice", 300, INT64_C(4102444800000), NULL,
-                                          &err) == NULL);
+        CHECK(cu_read_credential_keychain(modes[i], SERVICE, "alice", 300, INT64_C(4102444800000), NULL, &err) == NULL);
         CHECK(err.status == CU_ERR_EXPIRED);
         check_balanced("expired");
     }

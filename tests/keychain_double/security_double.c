@@ -34,10 +34,21 @@ struct kcd_header {
     struct kcd_header *next; /* every heap object, dead or alive, until kcd_reset */
 };
 
-struct kcd_CFAllocator { struct kcd_header h; };
-struct kcd_CFBoolean { struct kcd_header h; };
-struct kcd_CFString { struct kcd_header h; const char *text; };
-struct kcd_CFData { struct kcd_header h; UInt8 *bytes; CFIndex length; };
+struct kcd_CFAllocator {
+    struct kcd_header h;
+};
+struct kcd_CFBoolean {
+    struct kcd_header h;
+};
+struct kcd_CFString {
+    struct kcd_header h;
+    const char *text;
+};
+struct kcd_CFData {
+    struct kcd_header h;
+    UInt8 *bytes;
+    CFIndex length;
+};
 struct kcd_CFDictionary {
     struct kcd_header h;
     CFIndex count;
@@ -45,8 +56,11 @@ struct kcd_CFDictionary {
     const void **values;
 };
 
-#define KCD_CONSTANT(kind) { KCD_MAGIC, kind, 1, 1, NULL }
-#define KCD_CONSTANT_STRING(name, text) \
+#define KCD_CONSTANT(kind)          \
+    {                               \
+        KCD_MAGIC, kind, 1, 1, NULL \
+    }
+#define KCD_CONSTANT_STRING(name, text)                                            \
     static struct kcd_CFString name##_object = { KCD_CONSTANT(KCD_STRING), text }; \
     const CFStringRef name = &name##_object;
 
@@ -168,8 +182,7 @@ void CFRelease(CFTypeRef cf)
 static int kcd_valid_utf8(const unsigned char *s)
 {
     while (*s != 0) {
-        int extra = *s < 0x80 ? 0 : (*s & 0xe0) == 0xc0 ? 1 : (*s & 0xf0) == 0xe0 ? 2
-                  : (*s & 0xf8) == 0xf0 ? 3 : -1;
+        int extra = *s < 0x80 ? 0 : (*s & 0xe0) == 0xc0 ? 1 : (*s & 0xf0) == 0xe0 ? 2 : (*s & 0xf8) == 0xf0 ? 3 : -1;
         if (extra < 0 || (extra == 1 && *s < 0xc2))
             return 0;
         s++;
@@ -201,8 +214,8 @@ CFStringRef CFStringCreateWithCString(CFAllocatorRef alloc, const char *cStr, CF
     return s;
 }
 
-CFDictionaryRef CFDictionaryCreate(CFAllocatorRef allocator, const void **keys, const void **values,
-                                   CFIndex numValues, const CFDictionaryKeyCallBacks *keyCallBacks,
+CFDictionaryRef CFDictionaryCreate(CFAllocatorRef allocator, const void **keys, const void **values, CFIndex numValues,
+                                   const CFDictionaryKeyCallBacks *keyCallBacks,
                                    const CFDictionaryValueCallBacks *valueCallBacks)
 {
     struct kcd_CFDictionary *d;
@@ -282,8 +295,14 @@ static int kcd_known_ui_value(CFTypeRef v)
 {
     return v == kSecUseAuthenticationUIAllow || v == kSecUseAuthenticationUIFail || v == kSecUseAuthenticationUISkip;
 }
-static int kcd_is_ui_fail(CFTypeRef v) { return v == kSecUseAuthenticationUIFail; }
-static int kcd_is_ui_skip(CFTypeRef v) { return v == kSecUseAuthenticationUISkip; }
+static int kcd_is_ui_fail(CFTypeRef v)
+{
+    return v == kSecUseAuthenticationUIFail;
+}
+static int kcd_is_ui_skip(CFTypeRef v)
+{
+    return v == kSecUseAuthenticationUISkip;
+}
 #pragma GCC diagnostic pop
 
 /* Apple's documented rules for a SecItemCopyMatching query; anything else answers errSecParam. */
@@ -438,15 +457,42 @@ int kcd_add_item(const char *service, const char *account, const unsigned char *
     return 0;
 }
 
-void kcd_set_locate_status(int status) { kcd.locate_status = status; }
-void kcd_set_read_status(int status) { kcd.read_status = status; }
-void kcd_set_locked(int locked) { kcd.locked = locked; }
-void kcd_set_empty_reads(int n) { kcd.empty_reads = n; }
-void kcd_fail_create_at(long n) { kcd.create_countdown = n; }
-long kcd_cf_created(void) { return kcd.created; }
-long kcd_cf_released(void) { return kcd.released; }
-long kcd_cf_bad_releases(void) { return kcd.bad_releases; }
-int kcd_query_count(void) { return kcd.query_count; }
+void kcd_set_locate_status(int status)
+{
+    kcd.locate_status = status;
+}
+void kcd_set_read_status(int status)
+{
+    kcd.read_status = status;
+}
+void kcd_set_locked(int locked)
+{
+    kcd.locked = locked;
+}
+void kcd_set_empty_reads(int n)
+{
+    kcd.empty_reads = n;
+}
+void kcd_fail_create_at(long n)
+{
+    kcd.create_countdown = n;
+}
+long kcd_cf_created(void)
+{
+    return kcd.created;
+}
+long kcd_cf_released(void)
+{
+    return kcd.released;
+}
+long kcd_cf_bad_releases(void)
+{
+    return kcd.bad_releases;
+}
+int kcd_query_count(void)
+{
+    return kcd.query_count;
+}
 
 static const struct kcd_query *kcd_query_at(int index)
 {

@@ -5,7 +5,9 @@
  * searched for the test's access and refresh tokens. A hit is a secret left in
  * freed memory. Hits are counted per caller object (the shared object the
  * free() call came from, found with dladdr), so the native module's own frees
- * can be told apart from the interpreter's.
+ * can be told apart from the interpreter's. The native module's secret buffers are
+ * mappings of its guarded allocator, released through munlock() after their wipe:
+ * munlock() is wrapped too, and the range it is given scanned the same way.
  *
  * Input, read once in a constructor (before the interpreter starts):
  *   CU_SHIM_ACCESS, CU_SHIM_REFRESH  the tokens; their values are overwritten in
@@ -22,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #define MAX_TOKEN 512
 #define MAX_CALLERS 32
@@ -118,6 +122,49 @@ void free(void *block)
     real_free(block);
 }
 
+static int reported;
+static void shim_report(void);
+
+/* 1 if the page at p can be read (a guard page cannot). */
+static int readable(const char *p)
+{
+    char byte;
+    struct iovec local = { &byte, 1 }, remote = { (void *)p, 1 };
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == 1;
+}
+
+/* The guarded allocator (csrc/cu_secure_alloc.c) releases every secret buffer through munlock. */
+int munlock(const void *address, size_t length)
+{
+    static int (*real_munlock)(const void *, size_t);
+    if (real_munlock == NULL)
+        real_munlock = (int (*)(const void *, size_t))dlsym(RTLD_NEXT, "munlock");
+    if (address != NULL && !inside) {
+        /* The arena's span has guard pages between its slots: each readable run is scanned. */
+        const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        const char *run = address, *end = (const char *)address + length;
+        int has_access = 0, has_refresh = 0;
+        inside = 1;
+        for (const char *at = address; at <= end; at += page) {
+            if (at == end || !readable(at)) {
+                if (at > run) {
+                    has_access |= access_len && memmem(run, (size_t)(at - run), access_token, access_len) != NULL;
+                    has_refresh |= refresh_len && memmem(run, (size_t)(at - run), refresh_token, refresh_len) != NULL;
+                }
+                run = at + page;
+            }
+        }
+        __atomic_add_fetch(&blocks_scanned, 1, __ATOMIC_RELAXED);
+        if (has_access || has_refresh)
+            count_hit(__builtin_return_address(0), has_access, has_refresh);
+        inside = 0;
+        /* The native module's arena is unlocked by its destructor, which may run after ours. */
+        if (reported)
+            shim_report();
+    }
+    return real_munlock(address, length);
+}
+
 /* A realloc that moves a block frees the old one without calling free(). */
 void *realloc(void *block, size_t size)
 {
@@ -139,14 +186,18 @@ void *realloc(void *block, size_t size)
     return moved;
 }
 
+/* reported: the report was written; a later munlock writes it again. */
 __attribute__((destructor)) static void shim_report(void)
 {
     if (report_path[0] == '\0')
         return;
     inside = 1;
+    reported = 1;
     FILE *out = fopen(report_path, "w");
-    if (out == NULL)
+    if (out == NULL) {
+        inside = 0;
         return;
+    }
     unsigned long access = 0, refresh = 0;
     for (int i = 0; i < MAX_CALLERS && callers[i].path != NULL; i++) {
         fprintf(out, "%s %lu %lu\n", callers[i].path, callers[i].access, callers[i].refresh);
@@ -155,4 +206,5 @@ __attribute__((destructor)) static void shim_report(void)
     }
     fprintf(out, "total %lu %lu %lu\n", blocks_scanned, access, refresh);
     fclose(out);
+    inside = 0;
 }
