@@ -1014,3 +1014,42 @@ def test_wait_does_not_end_on_stale_data(command_env: dict[str, str], https_serv
     https_server.answer = respond(429, RATE_LIMIT_BODY, {"Retry-After": "3600"})
     status, _, err = invoke(["wait", "--max", "5h=40", "--timeout", "600"], at(command_env, 200))
     assert (24, True) == (status, err.startswith("claude-usage: timed out after 600 s; no fresh data: rate limited"))
+
+
+# -- the command hardens its process before it reads a login (SECURITY.md, "Memory") ---------------
+
+HARDENING_CHILD = r"""
+import sys
+from claude_usage import cli
+status = cli.main(sys.argv[1:])
+loaded = "_cffi_backend" in sys.modules
+dumpable = -1
+if loaded:
+    from claude_usage import _native
+    dumpable = _native.process_dumpable()
+print(status, loaded, dumpable)
+"""
+
+
+def command_process_state(env: dict[str, str]) -> list[str]:
+    """Exit status, whether the native module was loaded, and PR_GET_DUMPABLE, from a real process."""
+    done = subprocess.run(
+        [sys.executable, "-c", HARDENING_CHILD, "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert_no_secrets(done.stdout, done.stderr)
+    return done.stdout.splitlines()[-1].split()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_GET_DUMPABLE is Linux's")
+def test_command_hardens_itself_before_reading_the_login(command_env: dict[str, str]) -> None:
+    """A cache miss reads the login: the process is undumpable by then. A cache hit reads none,
+    loads no native code and leaves the process as it was."""
+    assert (["0", "True", "0"], ["0", "False", "-1"]) == (
+        command_process_state(command_env),
+        command_process_state(command_env),
+    )
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_GET_DUMPABLE is Linux's")
+def test_no_hardening_variable_leaves_the_command_dumpable(command_env: dict[str, str]) -> None:
+    assert ["0", "True", "1"] == command_process_state({**command_env, "CLAUDE_USAGE_NO_HARDENING": "1"})

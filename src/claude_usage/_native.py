@@ -13,7 +13,6 @@ from typing import Any
 
 from claude_usage._lib import ffi, lib
 from claude_usage.errors import (
-    ClaudeUsageError,
     CredentialError,
     CredentialsExpiredError,
     CredentialsNotFoundError,
@@ -33,10 +32,13 @@ __all__ = [
     "CredentialInfo",
     "NativeCredential",
     "from_token",
+    "harden_process",
     "parse_json",
+    "process_dumpable",
     "read_file",
     "read_keychain",
     "read_keychain_item",
+    "secure_memory_status",
     "wipe_bytes",
 ]
 
@@ -372,3 +374,24 @@ def _keychain_error(os_status: int, interactive: bool, where: str) -> Credential
         return KeychainError(f"{where} failed (OSStatus {os_status})", os_status=os_status)
     kind, what, hint = known
     return kind(f"{where} {what} (OSStatus {os_status})", os_status=os_status, hint=hint)
+
+
+def harden_process() -> None:
+    """cu_harden_process (cu_harden.c): no core dumps, and on Linux no same-user ptrace."""
+    err = ffi.new(_ERROR_TYPE)
+    if lib.cu_harden_process(err) != lib.CU_OK:
+        import os
+
+        raise OSError(err.sys_errno, f"cannot harden the process: {os.strerror(err.sys_errno)}")
+
+
+def process_dumpable() -> int:
+    """1 or 0 as the kernel says, -1 where it cannot be asked."""
+    return int(lib.cu_process_dumpable())
+
+
+def secure_memory_status() -> dict[str, int]:
+    """cu_secure_status's fields (cu_api.h says what each means), as plain integers."""
+    info = ffi.new("cu_secure_info *")
+    lib.cu_secure_status(info)
+    return {name: int(getattr(info, name)) for name, _field in ffi.typeof("cu_secure_info").fields}

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from claude_usage._http import Reply, Transport
-    from claude_usage._native import CredentialInfo
+    from claude_usage._native import CredentialInfo, NativeCredential
     from claude_usage.cache import CacheResult, CacheState, Fetched, UsageCache
     from claude_usage.models import UsageData
     from claude_usage.windows import Verdict
@@ -44,7 +44,9 @@ class UsageClient:
     """Holds a configured HTTP session for repeated calls; use it as a context manager.
 
     ``strict=True`` makes :meth:`get_usage` raise ``ParseError`` for data with a problem (see
-    :attr:`UsageData.problems`) instead of returning what could be read.
+    :attr:`UsageData.problems`) instead of returning what could be read. ``harden=True`` calls
+    :func:`claude_usage.harden_process` (with this client's environment) right before the first
+    credential read; the command sets it, and the library never hardens its host on its own.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class UsageClient:
         cache: UsageCache | bool | None = None,
         strict: bool = False,
         sleep: Callable[[float], None] = time.sleep,
+        harden: bool = False,
     ) -> None:
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self.api_url = resolve_api_url(api_url, self._environ)
@@ -75,6 +78,7 @@ class UsageClient:
         self._clock = clock
         self.strict = strict
         self._sleep = sleep
+        self._harden = harden
         self._transport: Transport | None = None
         self.credential_info: CredentialInfo | None = None
         """What the last credentials read said about the plan (no secrets)."""
@@ -89,8 +93,7 @@ class UsageClient:
     def read_login(self) -> CredentialInfo:
         """Read the login as a request would (checking expiry and scope), and say what it holds
         about itself: expiry, scopes, plan; never the token. Sends nothing."""
-        source = self.credential_source()
-        with open_credentials(source, environ=self._environ, clock=self._clock) as credential:
+        with self._open_credentials(self.credential_source()) as credential:
             self.credential_info = info = credential.info
         return info
 
@@ -215,11 +218,19 @@ class UsageClient:
 
         source = self.credential_source()
         transport = self._get_transport()
-        with open_credentials(source, environ=self._environ, clock=self._clock) as credential:
+        with self._open_credentials(source) as credential:
             self.credential_info = info = credential.info
             reply = transport.fetch(self.api_url, credential, self.timeout)
         usage = interpret_reply(reply, source, now=self._clock())
         return Fetched(usage, info.subscription_type, info.rate_limit_tier)
+
+    def _open_credentials(self, source: CredentialSource) -> NativeCredential:
+        if self._harden:
+            from claude_usage.hardening import harden_process
+
+            harden_process(self._environ)
+            self._harden = False  # it lasts for the process
+        return open_credentials(source, environ=self._environ, clock=self._clock)
 
     def _get_transport(self) -> Transport:
         if self._transport is None:

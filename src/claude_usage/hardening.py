@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from claude_usage._lib import ffi, lib
+from claude_usage import _native
 
 __all__ = ["NO_HARDENING_VARIABLE", "SecurityStatus", "harden_process", "security_status"]
 
@@ -57,35 +57,32 @@ def harden_process(environ: Mapping[str, str] | None = None) -> bool:
     """
     if _disabled(environ):
         return False
-    err = ffi.new("cu_error *")
-    if lib.cu_harden_process(err) != lib.CU_OK:
-        raise OSError(err.sys_errno, f"cannot harden the process: {os.strerror(err.sys_errno)}")
+    _native.harden_process()
     return True
 
 
 def security_status() -> SecurityStatus:
     """The protections in force: a probe buffer is made and released to see what takes."""
-    info = ffi.new("cu_secure_info *")
-    lib.cu_secure_status(info)
-    dumpable = lib.cu_process_dumpable()
+    info = _native.secure_memory_status()
+    dumpable = _native.process_dumpable()
     lock_error = None
-    if not info.probe_locked:
-        lock_error = os.strerror(info.probe_lock_errno) if info.probe_lock_errno else "not supported"
+    if not info["probe_locked"]:
+        lock_error = os.strerror(info["probe_lock_errno"]) if info["probe_lock_errno"] else "not supported"
         if sys.platform != "win32":
             import resource
 
             soft, _hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
             lock_error += f" (RLIMIT_MEMLOCK {soft} bytes)"
     return SecurityStatus(
-        guard_pages=bool(info.guard_pages),
-        locked=bool(info.probe_locked),
+        guard_pages=bool(info["guard_pages"]),
+        locked=bool(info["probe_locked"]),
         lock_error=lock_error,
-        excluded_from_dumps=bool(info.probe_dump_excluded),
-        wiped_on_fork=bool(info.probe_wipe_on_fork),
+        excluded_from_dumps=bool(info["probe_dump_excluded"]),
+        wiped_on_fork=bool(info["probe_wipe_on_fork"]),
         process_dumpable=None if dumpable < 0 else bool(dumpable),
         hardening_disabled=_disabled(),
-        secret_buffers=int(info.allocations),
-        lock_failures=int(info.lock_failures),
-        last_exposure_ns=int(info.last_exposure_ns),
-        max_exposure_ns=int(info.max_exposure_ns),
+        secret_buffers=info["allocations"],
+        lock_failures=info["lock_failures"],
+        last_exposure_ns=info["last_exposure_ns"],
+        max_exposure_ns=info["max_exposure_ns"],
     )

@@ -87,7 +87,12 @@ class Context:
 
         cache = UsageCache.from_environment(self.environ, clock=self.now)
         return UsageClient(
-            timeout=10.0 if timeout is None else timeout, environ=self.environ, clock=self.now, sleep=self.sleep, cache=cache
+            timeout=10.0 if timeout is None else timeout,
+            environ=self.environ,
+            clock=self.now,
+            sleep=self.sleep,
+            cache=cache,
+            harden=True,  # before any credential is read; a cache hit reads none and loads nothing
         )
 
     def usable(self, result: CacheResult, strict: bool) -> CacheResult:
