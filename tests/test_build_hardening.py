@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import sys
-import sysconfig
 import zipfile
 from dataclasses import dataclass
 from importlib import metadata
@@ -25,6 +23,7 @@ from elftools.elf.elffile import ELFFile
 
 import claude_usage
 from keychain_double.build import load_ffi_build
+from native_variant import build_native_variant
 
 ROOT = Path(__file__).resolve().parent.parent
 DISTRIBUTION = "claude-usage-client"
@@ -100,20 +99,13 @@ def test_shipped_module_is_hardened() -> None:
 @pytest.mark.compiler
 def test_an_unhardened_build_fails_every_check(tmp_path: Path) -> None:
     """The same sources built with each protection turned off: the checks must see every one missing."""
-    ffi_build = load_ffi_build()
-    generated = tmp_path / "_lib.c"
-    ffi_build.ffi.emit_c_code(str(generated))
-    module = tmp_path / "_lib.abi3.so"
-    subprocess.run(
-        [
-            os.environ.get("CC", "gcc"), "-shared", "-fPIC", "-std=c99", "-g", "-O2", "-fvisibility=default",
-            "-fno-stack-protector", "-U_FORTIFY_SOURCE", "-Wl,-z,norelro", "-Wl,-z,lazy", "-Wl,-z,execstack",
-            "-Wl,-rpath,/build/machine/lib", "-Wl,-z,notext",
-            f"-I{ROOT / 'csrc'}", f"-I{sysconfig.get_paths()['include']}", str(generated),
-            *(str(ROOT / source) for source in ffi_build.SOURCES),
-            str(ROOT / "tests" / "c" / "textrel.c"), "-o", str(module),
+    module = build_native_variant(
+        tmp_path,
+        flags=[
+            "-std=c99", "-g", "-O2", "-fvisibility=default", "-fno-stack-protector", "-U_FORTIFY_SOURCE",
+            "-Wl,-z,norelro", "-Wl,-z,lazy", "-Wl,-z,execstack", "-Wl,-rpath,/build/machine/lib", "-Wl,-z,notext",
         ],
-        check=True,
+        extra_sources=[ROOT / "tests" / "c" / "textrel.c"],
     )
     assert Hardening(*([False] * 8)) == hardening_of(module.read_bytes())
 

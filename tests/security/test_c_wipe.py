@@ -10,12 +10,10 @@ the library's Python-side wipes switched off.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import ssl
 import subprocess
 import sys
-import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ import pytest
 
 from conftest import ACCESS_TOKEN, REFRESH_TOKEN, fixture_body
 from loopback_server import LoopbackServer, respond
+from native_variant import build_native_variant
 from security.probes import child_environment, record
 
 HERE = Path(__file__).resolve().parent
@@ -83,24 +82,8 @@ def shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def broken_native(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The native module built from the same csrc/ and cdef, with tests/c/broken_memzero.c for cu_memzero.c."""
-    out = tmp_path_factory.mktemp("broken")
-    spec = importlib.util.spec_from_file_location("cu_ffi_build", CSRC / "ffi_build.py")
-    assert spec is not None and spec.loader is not None
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    build.ffi.emit_c_code(str(out / "_lib.c"))
-    module = out / f"_lib{sysconfig.get_config_var('EXT_SUFFIX')}"
-    subprocess.run(
-        [
-            os.environ.get("CC", "gcc"), "-shared", "-fPIC", *build.COMPILE_ARGS,
-            f"-I{CSRC}", f"-I{sysconfig.get_paths()['include']}", str(out / "_lib.c"),
-            *(str(CSRC.parent / source) for source in build.SOURCES if not source.endswith("/cu_memzero.c")),
-            str(BROKEN_MEMZERO), "-o", str(module),
-        ],
-        check=True,
-    )
-    return module
+    """The native module with tests/c/broken_memzero.c in place of cu_memzero.c."""
+    return build_native_variant(tmp_path_factory.mktemp("broken"), replace=("cu_memzero.c", BROKEN_MEMZERO))
 
 
 @pytest.fixture

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import importlib.util
 import os
 import shutil
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
@@ -27,6 +25,7 @@ import pytest
 
 from conftest import ACCESS_TOKEN, REFRESH_TOKEN, fixture_body, write_credentials
 from loopback_server import LoopbackServer, never_answer, respond
+from native_variant import build_native_variant
 from security.probes import child_environment, record
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux: /proc, prctl, MADV_*")
@@ -111,23 +110,9 @@ elif action == "wait":
 
 @pytest.fixture(scope="module")
 def plain_native(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The native module built from the same csrc/ and cdef, with tests/c/plain_alloc.c for cu_secure_alloc.c."""
+    """The native module with tests/c/plain_alloc.c in place of cu_secure_alloc.c."""
     out = tmp_path_factory.mktemp("plain")
-    spec = importlib.util.spec_from_file_location("cu_ffi_build", CSRC / "ffi_build.py")
-    assert spec is not None and spec.loader is not None
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    build.ffi.emit_c_code(str(out / "_lib.c"))
-    module = out / f"_lib{sysconfig.get_config_var('EXT_SUFFIX')}"
-    subprocess.run(
-        [
-            os.environ.get("CC", "gcc"), "-shared", "-fPIC", *build.COMPILE_ARGS,
-            f"-I{CSRC}", f"-I{sysconfig.get_paths()['include']}", str(out / "_lib.c"),
-            *(str(CSRC.parent / source) for source in build.SOURCES if not source.endswith("/cu_secure_alloc.c")),
-            str(PLAIN_ALLOC), "-o", str(module),
-        ],
-        check=True,
-    )
+    module = build_native_variant(out, replace=("cu_secure_alloc.c", PLAIN_ALLOC))
     os.chmod(out, 0o755)
     return module
 
