@@ -142,7 +142,7 @@ def test_enterprise_body(command_env: dict[str, str], https_server: LoopbackServ
 
 
 def test_json_schema(command_env: dict[str, str]) -> None:
-    """--json is the body's to_dict() plus fetched_at, age_seconds and stale."""
+    """--json is the body's to_dict() plus fetched_at, age_seconds, stale and problems."""
     invoke([], command_env)
     status, out, _ = invoke(["--json"], at(command_env, 42))
     expected = {
@@ -150,6 +150,7 @@ def test_json_schema(command_env: dict[str, str]) -> None:
         "fetched_at": "2026-03-02T08:46:00+00:00",
         "age_seconds": 42,
         "stale": False,
+        "problems": [],
     }
     assert (0, expected, 1) == (status, json.loads(out), len(out.splitlines()))
 
