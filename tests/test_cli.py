@@ -1192,3 +1192,21 @@ def test_check_of_a_window_not_understood(command_env: dict[str, str], https_ser
         invoke(["check", "--max", "5h=10", "--max", "7d=50"], command_env),
         strict[0],
     ]
+
+
+def test_doctor_warns_of_problems_in_the_cached_data(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """The cached data's problems are one warning (exit still 0); clean data gives none."""
+    https_server.answer = respond(200, json.dumps(with_bad_limit()))
+    invoke([], command_env)
+    status, checks = doctor(command_env)
+    text = invoke(["doctor"], command_env)[1]
+    https_server.answer = respond(200, fixture_body("pro_max.json"))
+    invoke(["--no-cache"], at(command_env, 10))
+    clean = doctor(at(command_env, 10))[1]
+    fix = "upgrade claude-usage, or report the problem lines (they hold no value from the server)"
+    assert (0, ("warning", fix), True, None) == (
+        status,
+        checks.get("data problems"),
+        "warning  data problems: not understood, left out: limits[2].percent: null\n" in text,
+        clean.get("data problems"),
+    )
