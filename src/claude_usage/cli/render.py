@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from claude_usage.models import ExtraUsage, UsageData, UsagePeriod
 
 _WINDOW_FIELDS = {
-    "": "percent used, rounded (48)",
+    "": "percent used, rounded (48; '?' when sent but not understood)",
     "_reset": "time until reset (2h 14m)",
     "_elapsed": "percent of the window's time elapsed (55)",
     "_pace": "on pace / over pace",
@@ -34,7 +34,7 @@ _WINDOW_FIELDS = {
 FORMAT_FIELDS: Mapping[str, str] = {
     **{f"{key}{suffix}": text for key, _label, _alias, _hours in windows.WINDOWS for suffix, text in _WINDOW_FIELDS.items()},
     "extra_used": "extra usage spent this month ($7.63)",
-    "extra_limit": "extra usage monthly limit ($20.00, or 'no limit')",
+    "extra_limit": "extra usage monthly limit ($20.00, or 'no limit'; '?' when not understood)",
     "extra_percent": "extra usage percent of the limit (38)",
     "plan": "plan name from the login (Max 5x)",
     "stale": "'stale' when the data is older than a failed request, else empty",
