@@ -1210,3 +1210,15 @@ def test_doctor_warns_of_problems_in_the_cached_data(command_env: dict[str, str]
         "warning  data problems: not understood, left out: limits[2].percent: null\n" in text,
         clean.get("data problems"),
     )
+
+
+def test_watch_off_a_terminal_shows_a_window_not_understood(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """watch's status lines mark it "?" like --statusline (no float("?") ends the watch)."""
+    https_server.answer = respond(200, json.dumps(ODD_WINDOW))
+    watcher = start_watch(["--interval", "60"], command_env)
+    assert watcher.stdout is not None
+    lines = [watcher.stdout.readline().decode() for _ in range(2)]
+    watcher.terminate()
+    _, err = watcher.communicate(timeout=60)
+    assert_no_secrets(*lines, err)
+    assert (["5h ? | 7d 64% (3d 21h)\n"] * 2, 0) == (lines, watcher.returncode)
