@@ -1187,10 +1187,12 @@ def test_check_of_a_window_not_understood(command_env: dict[str, str], https_ser
     unknown = "claude-usage: 5-hour (5h): sent by the server but not understood, so neither over nor under\n"
     over = "claude-usage: 7-day (7d) is at 64%, over its limit of 50% by 14 points; resets in 3d 21h\n"
     strict = invoke(["check", "--max", "5h=10", "--strict"], command_env)
-    assert [(0, "", unknown + ODD_WINDOW_STDERR), (20, "", unknown + over + ODD_WINDOW_STDERR), 11] == [
+    as_json = json.loads(invoke(["check", "--max", "5h=10", "--json"], command_env)[1])
+    assert [(0, "", unknown + ODD_WINDOW_STDERR), (20, "", unknown + over + ODD_WINDOW_STDERR), 11, (True, False, ["five_hour.utilization: null"])] == [
         invoke(["check", "--max", "5h=10"], command_env),
         invoke(["check", "--max", "5h=10", "--max", "7d=50"], command_env),
         strict[0],
+        (as_json["ok"], as_json["windows"][0]["reported"], as_json["problems"]),
     ]
 
 

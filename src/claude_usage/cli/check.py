@@ -33,6 +33,7 @@ def check(args: Arguments, context: Context) -> int:
             "fetched_at": None if result.fetched_at is None else iso_utc(result.fetched_at),
             "age_seconds": round(result.age_seconds or 0.0),
             "stale": result.stale,
+            "problems": list(result.problems),  # why a window is "reported": false though it was sent
         }
         import json
 
