@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from claude_usage import KeychainInteractionRequiredError, UsageData, cli, client
+from claude_usage import KeychainInteractionRequiredError, UsageData, cli, client, windows
 from claude_usage.cli import arguments
 from claude_usage.cli.render import human_duration
 from claude_usage.errors import ClaudeUsageError
@@ -1026,6 +1026,16 @@ ODD_WINDOW = {
 }
 ODD_WINDOW_STDERR = "claude-usage: not understood, left out: five_hour.utilization: null\n"
 PARSE_HINT = "the usage response is not in a shape this version understands; upgrade claude-usage or report it"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [("five_hour", True), ("seven_day", False), ("seven_day_sonnet", True), ("extra_usage.monthly_limit", True), ("extra_usage", True), ("limits", False)],
+)
+def test_not_understood_matches_a_path_and_the_fields_under_it(path: str, expected: bool) -> None:
+    """A path matches itself and its fields, never a longer key it is a prefix of (seven_day vs seven_day_sonnet)."""
+    problems = ("five_hour.utilization: null", "seven_day_sonnet: array, expected an object or null", "extra_usage.monthly_limit: string, expected a number")
+    assert expected == windows.not_understood(problems, path)
 
 
 def with_bad_limit() -> dict[str, Any]:
