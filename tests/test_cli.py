@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from claude_usage import KeychainInteractionRequiredError, UsageData, cli, client
+from claude_usage import KeychainInteractionRequiredError, UsageData, cli, client, windows
 from claude_usage.cli import arguments
 from claude_usage.cli.render import human_duration
 from claude_usage.errors import ClaudeUsageError
@@ -142,7 +142,7 @@ def test_enterprise_body(command_env: dict[str, str], https_server: LoopbackServ
 
 
 def test_json_schema(command_env: dict[str, str]) -> None:
-    """--json is the body's to_dict() plus fetched_at, age_seconds and stale."""
+    """--json is the body's to_dict() plus fetched_at, age_seconds, stale and problems."""
     invoke([], command_env)
     status, out, _ = invoke(["--json"], at(command_env, 42))
     expected = {
@@ -150,6 +150,7 @@ def test_json_schema(command_env: dict[str, str]) -> None:
         "fetched_at": "2026-03-02T08:46:00+00:00",
         "age_seconds": 42,
         "stale": False,
+        "problems": [],
     }
     assert (0, expected, 1) == (status, json.loads(out), len(out.splitlines()))
 
@@ -1014,6 +1015,225 @@ def test_wait_does_not_end_on_stale_data(command_env: dict[str, str], https_serv
     https_server.answer = respond(429, RATE_LIMIT_BODY, {"Retry-After": "3600"})
     status, _, err = invoke(["wait", "--max", "5h=40", "--timeout", "600"], at(command_env, 200))
     assert (24, True) == (status, err.startswith("claude-usage: timed out after 600 s; no fresh data: rate limited"))
+
+
+# -- a body with problems (issue 19): what is understood is shown, the rest is named -------------
+
+# The 5-hour window is sent but not understood (a null utilization); the 7-day window is fine.
+ODD_WINDOW = {
+    "five_hour": {"utilization": None, "resets_at": None},
+    "seven_day": {"utilization": 64.0, "resets_at": "2026-03-06T06:00:00.521764+00:00"},
+}
+ODD_WINDOW_STDERR = "claude-usage: not understood, left out: five_hour.utilization: null\n"
+PARSE_HINT = "the usage response is not in a shape this version understands; upgrade claude-usage or report it"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [("five_hour", True), ("seven_day", False), ("seven_day_sonnet", True), ("extra_usage.monthly_limit", True), ("extra_usage", True), ("limits", False)],
+)
+def test_not_understood_matches_a_path_and_the_fields_under_it(path: str, expected: bool) -> None:
+    """A path matches itself and its fields, never a longer key it is a prefix of (seven_day vs seven_day_sonnet)."""
+    problems = ("five_hour.utilization: null", "seven_day_sonnet: array, expected an object or null", "extra_usage.monthly_limit: string, expected a number")
+    assert expected == windows.not_understood(problems, path)
+
+
+def with_bad_limit() -> dict[str, Any]:
+    """with_limits.json with a `limits` entry that has no percent among the good ones."""
+    body = json.loads(fixture_body("with_limits.json"))
+    body["limits"].insert(2, {"kind": "weekly_scoped", "group": "weekly", "percent": None, "scope": {"model": {"display_name": "Haiku"}}})
+    return dict(body)
+
+
+def test_default_view_marks_a_window_not_understood_as_unknown(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """The window reads "unknown" (no bar) in its place, the rest as usual; stderr names the problem."""
+    https_server.answer = respond(200, json.dumps(ODD_WINDOW))
+    expected = (
+        "5-hour  unknown\n"
+        "7-day   ████████████▊░░░░░░░  64%  resets in 3d 21h   45% of time, over pace\n"
+        "Plan    Max 5x\n"
+    )
+    assert (0, expected, ODD_WINDOW_STDERR) == invoke([], command_env)
+
+
+def test_a_window_not_understood_is_not_an_account_without_windows(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """Its "unknown" line counts as a window: no "No usage windows reported" line."""
+    https_server.answer = respond(200, json.dumps({"five_hour": None, "seven_day": [1]}))
+    expected = "7-day  unknown\nPlan   Max 5x\n"
+    assert (0, expected, "claude-usage: not understood, left out: seven_day: array, expected an object or null\n") == invoke([], command_env)
+
+
+def test_a_limits_entry_stands_in_for_a_window_not_understood(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """As for a null flat key, a `limits` entry with the same label fills the window's row (in its place)."""
+    body = json.loads(fixture_body("with_limits.json"))
+    body["seven_day"] = {"utilization": "41"}
+    https_server.answer = respond(200, json.dumps(body))
+    _, out, _ = invoke([], {**command_env, "CLAUDE_USAGE_TEST_NOW": "1784040000"})  # 2026-07-14T14:40:00Z
+    assert ["5-hour", "7-day", "7-day Opus", "7-day Sonnet", "Plan"] == [line[:13].rstrip() for line in out.splitlines()]
+    assert "7-day         ████████▎░░░░░░░░░░░  41%  resets in 2d 13h   63% of time, on pace" == out.splitlines()[1]
+
+
+def test_a_limits_entry_not_understood_leaves_the_others(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """The bad entry is left out and named on stderr; the good entries around it are shown."""
+    https_server.answer = respond(200, json.dumps(with_bad_limit()))
+    status, out, err = invoke([], {**command_env, "CLAUDE_USAGE_TEST_NOW": "1784040000"})
+    labels = [line[:13].rstrip() for line in out.splitlines()]
+    assert (0, ["5-hour", "7-day", "7-day Opus", "7-day Sonnet", "Plan"], "claude-usage: not understood, left out: limits[2].percent: null\n") == (
+        status,
+        labels,
+        err,
+    )
+
+
+def test_statusline_and_format_of_a_window_not_understood(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """Its percent is "?" and its other fields "-"; the status line stays one line on stdout."""
+    https_server.answer = respond(200, json.dumps(ODD_WINDOW))
+    template = "{five_hour}|{five_hour_reset}|{five_hour_elapsed}|{five_hour_pace}|{five_hour_bar}|{seven_day}|{seven_day_opus}"
+    assert [(0, "5h ? | 7d 64% (3d 21h)\n", ODD_WINDOW_STDERR), (0, "?|-|-|-|-|64|-\n", ODD_WINDOW_STDERR)] == [
+        invoke(["--statusline"], command_env),
+        invoke(["--format", template], command_env),
+    ]
+
+
+def test_a_coloured_statusline_of_a_window_not_understood(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """Colour picks a level from the percent: "?" has none and is printed plain."""
+    https_server.answer = respond(200, json.dumps(ODD_WINDOW))
+    assert (0, "5h ? | 7d \033[33m64%\033[0m (3d 21h)\n") == invoke(["--statusline", "--color", "always"], command_env)[:2]
+
+
+@pytest.mark.parametrize(
+    ("extra_usage", "view", "fields", "problem"),
+    [
+        (
+            {"is_enabled": True, "monthly_limit": "2000", "used_credits": 763.0, "utilization": None},
+            "$7.63 of an unknown limit",
+            "$7.63|?|?",
+            "extra_usage.monthly_limit: string, expected a number",
+        ),
+        (
+            {"is_enabled": True, "monthly_limit": 2000, "used_credits": [763], "utilization": 38.15},
+            "unknown of $20.00, 38%",
+            "?|$20.00|38",
+            "extra_usage.used_credits: array, expected a number",
+        ),
+        ({"is_enabled": "yes", "monthly_limit": 2000}, "unknown", "?|?|?", "extra_usage.is_enabled: string, expected true, false or null"),
+    ],
+)
+def test_extra_usage_not_understood_is_unknown(
+    command_env: dict[str, str], https_server: LoopbackServer, extra_usage: dict[str, Any], view: str, fields: str, problem: str
+) -> None:
+    """A limit not understood is not "no limit", an amount not 0, an is_enabled not "off"."""
+    https_server.answer = respond(200, json.dumps({**ODD_WINDOW, "five_hour": None, "extra_usage": extra_usage}))
+    status, out, err = invoke([], command_env)
+    (line,) = [line for line in out.splitlines() if line.startswith("Extra usage")]
+    formatted = invoke(["--format", "{extra_used}|{extra_limit}|{extra_percent}"], command_env)[1]
+    assert (0, f"Extra usage  {view}", f"{fields}\n", f"claude-usage: not understood, left out: {problem}\n") == (status, line, formatted, err)
+
+
+def test_json_carries_the_problems_on_a_miss_and_on_a_hit(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """`problems` lists them as UsageData.problems does, whether the data was fetched or cached."""
+    https_server.answer = respond(200, json.dumps(ODD_WINDOW))
+    miss = invoke(["--json"], command_env)
+    hit = invoke(["--json"], at(command_env, 10))
+    documents = [json.loads(out) for _, out, _ in (miss, hit)]
+    assert ([["five_hour.utilization: null"]] * 2, [None, 64.0], [ODD_WINDOW_STDERR] * 2, 1) == (
+        [document["problems"] for document in documents],
+        [documents[1]["five_hour"]["utilization"], documents[1]["seven_day"]["utilization"]],
+        [miss[2], hit[2]],
+        https_server.request_count,
+    )
+
+
+def test_json_cache_hit_with_problems_still_loads_nothing_heavy(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """The problems come from the cache file: the real --json hit imports no models or HTTP stack."""
+    https_server.answer = respond(200, json.dumps(ODD_WINDOW))
+    run([], command_env)
+    done = run(["--json"], at(command_env, 10), "-X", "importtime")
+    heavy = {"claude_usage.models", "dataclasses", "datetime", *FORBIDDEN_MODULES}
+    stderr = [line + "\n" for line in done.stderr.splitlines() if not line.startswith("import time:")]
+    assert (0, ["five_hour.utilization: null"], [ODD_WINDOW_STDERR], set(), 1) == (
+        done.returncode,
+        json.loads(done.stdout)["problems"],
+        stderr,
+        imported_modules(done.stderr) & heavy,
+        https_server.request_count,
+    )
+
+
+def test_statusline_cache_hit_with_problems_stays_off_the_http_stack(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """The cached --statusline of a body with problems prints its one line without requests or ssl."""
+    https_server.answer = respond(200, json.dumps(ODD_WINDOW))
+    run([], command_env)
+    done = run(["--statusline"], at(command_env, 10), "-X", "importtime")
+    assert (0, "5h ? | 7d 64% (3d 21h)\n", set()) == (done.returncode, done.stdout, imported_modules(done.stderr) & set(FORBIDDEN_MODULES))
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_strict_fails_on_problems(command_env: dict[str, str], https_server: LoopbackServer, cached: bool) -> None:
+    """--strict exits 11 (Parse) with the first problem, fresh or cached; --json prints the error object."""
+    https_server.answer = respond(200, json.dumps(with_bad_limit()))
+    if cached:
+        invoke([], command_env)
+    env = at(command_env, 10)
+    message = "limits[2].percent: null"
+    error = {"error": {"kind": "Parse", "message": message, "hint": PARSE_HINT, "exit_code": 11}}
+    plain = invoke(["--strict"], env)
+    as_json = invoke(["--strict", "--json"], env)
+    assert ((11, "", f"claude-usage: {message} (hint: {PARSE_HINT})\n"), (11, error), 1) == (
+        plain,
+        (as_json[0], json.loads(as_json[1])),
+        https_server.request_count,
+    )
+
+
+def test_strict_help_names_problems(command_env: dict[str, str]) -> None:
+    """The option table says what --strict refuses."""
+    assert "--strict              fail instead of showing stale data or data with problems\n" in invoke(["-h"], command_env)[1]
+
+
+def test_check_of_a_window_not_understood(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """Neither over nor under, said so on stderr (exit 0; 20 when another window is over); --strict exits 11."""
+    https_server.answer = respond(200, json.dumps(ODD_WINDOW))
+    unknown = "claude-usage: 5-hour (5h): sent by the server but not understood, so neither over nor under\n"
+    over = "claude-usage: 7-day (7d) is at 64%, over its limit of 50% by 14 points; resets in 3d 21h\n"
+    strict = invoke(["check", "--max", "5h=10", "--strict"], command_env)
+    as_json = json.loads(invoke(["check", "--max", "5h=10", "--json"], command_env)[1])
+    assert [(0, "", unknown + ODD_WINDOW_STDERR), (20, "", unknown + over + ODD_WINDOW_STDERR), 11, (True, False, ["five_hour.utilization: null"])] == [
+        invoke(["check", "--max", "5h=10"], command_env),
+        invoke(["check", "--max", "5h=10", "--max", "7d=50"], command_env),
+        strict[0],
+        (as_json["ok"], as_json["windows"][0]["reported"], as_json["problems"]),
+    ]
+
+
+def test_doctor_warns_of_problems_in_the_cached_data(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """The cached data's problems are one warning (exit still 0); clean data gives none."""
+    https_server.answer = respond(200, json.dumps(with_bad_limit()))
+    invoke([], command_env)
+    status, checks = doctor(command_env)
+    text = invoke(["doctor"], command_env)[1]
+    https_server.answer = respond(200, fixture_body("pro_max.json"))
+    invoke(["--no-cache"], at(command_env, 10))
+    clean = doctor(at(command_env, 10))[1]
+    fix = "upgrade claude-usage, or report the problem lines (they hold no value from the server)"
+    assert (0, ("warning", fix), True, None) == (
+        status,
+        checks.get("data problems"),
+        "warning  data problems: not understood, left out: limits[2].percent: null\n" in text,
+        clean.get("data problems"),
+    )
+
+
+def test_watch_off_a_terminal_shows_a_window_not_understood(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """watch's status lines mark it "?" like --statusline (no float("?") ends the watch)."""
+    https_server.answer = respond(200, json.dumps(ODD_WINDOW))
+    watcher = start_watch(["--interval", "60"], command_env)
+    assert watcher.stdout is not None
+    lines = [watcher.stdout.readline().decode() for _ in range(2)]
+    watcher.terminate()
+    _, err = watcher.communicate(timeout=60)
+    assert_no_secrets(*lines, err)
+    assert (["5h ? | 7d 64% (3d 21h)\n"] * 2, 0) == (lines, watcher.returncode)
 
 
 # -- the command hardens its process before it reads a login (SECURITY.md, "Memory") ---------------

@@ -358,10 +358,14 @@ class CacheState:
     """What the cache holds for one source, without the usage itself: for diagnostics.
 
     ``usable`` is false when the directory cannot be used (caching is then off); the other fields
-    are ``None`` (``failures`` 0) when there is no valid entry.
+    are ``None`` (``failures`` 0) when there is no valid entry. ``problems`` are the cached data's
+    (``UsageData.problems``), read without parsing it.
     """
 
-    __slots__ = ("path", "usable", "fetched_at", "blocked_until", "failures", "last_error_kind", "last_error_message", "last_error_at")
+    __slots__ = (
+        "path", "usable", "fetched_at", "blocked_until", "failures", "last_error_kind", "last_error_message", "last_error_at",
+        "problems",
+    )
 
     def __init__(self, path: str | None, usable: bool, entry: _Entry | None) -> None:
         self.path = path
@@ -373,6 +377,7 @@ class CacheState:
         self.last_error_kind = None if failure is None else failure.kind
         self.last_error_message = None if failure is None else failure.message
         self.last_error_at = None if failure is None else failure.at
+        self.problems: tuple[str, ...] = () if entry is None else entry.problems
 
 
 class UsageCache:

@@ -24,6 +24,7 @@ __all__ = [
     "label",
     "limit_label",
     "limit_period_hours",
+    "not_understood",
     "period_hours",
     "resolve",
 ]
@@ -74,6 +75,16 @@ def resolve(name: str) -> str:
         if name == alias:
             return key
     return name
+
+
+def not_understood(problems: Iterable[str], path: str) -> bool:
+    """Whether a line of ``problems`` (``UsageData.problems``) names ``path`` or a field under it.
+
+    ``five_hour`` is not understood after ``five_hour.utilization: null``: the server sent the
+    window but it was left out of ``UsageData.windows``, so it is unknown rather than unreported.
+    The path before ``:`` or ``.`` is the stable part of a problem line; the rest is wording.
+    """
+    return any(line.startswith((f"{path}:", f"{path}.")) for line in problems)
 
 
 def limit_label(limit: Limit) -> str:

@@ -96,10 +96,20 @@ class Context:
         )
 
     def usable(self, result: CacheResult, strict: bool) -> CacheResult:
-        """``result`` when it has data to show (stale data unless ``strict``), else its error raised."""
+        """``result`` when it has data to show (stale data, or data with problems, unless
+        ``strict``), else its error raised: the request's, or the ParseError of the first problem."""
         if result.error is not None and (result.data is None or strict):
             raise result.error
+        if strict and result.problems:
+            from claude_usage.models import parse_error  # only here: the cache hit never loads the models
+
+            raise parse_error(result.problems[0])
         return result
+
+    def warn_of_problems(self, result: CacheResult) -> None:
+        """One stderr line per part of the body left out; on stderr so a status line stays one line."""
+        for line in result.problems:
+            self.err.write(f"{PROG}: not understood, left out: {line}\n")
 
     def warn_if_stale(self, result: CacheResult) -> None:
         if result.error is not None:

@@ -127,7 +127,7 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
             _MAX_AGE,
             _NO_CACHE,
             _FORCE,
-            Option("--strict", None, "fail instead of showing stale data"),
+            Option("--strict", None, "fail instead of showing stale data or data with problems"),
             _REQUEST_TIMEOUT,
             Option("--color", "{auto,always,never}", "colour output (auto: terminal and no NO_COLOR)", _color, "auto"),
             _VERSION,
@@ -140,7 +140,7 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
         (
             _MAX,
             _JSON,
-            Option("--strict", None, "fail on stale data, and on a window the server did not report"),
+            Option("--strict", None, "fail on stale data, data with problems, and a window the server did not report"),
             _MAX_AGE,
             _NO_CACHE,
             _REQUEST_TIMEOUT,

@@ -6,8 +6,10 @@ from claude_usage._typing import TYPE_CHECKING
 from claude_usage.cli import render, write, iso_utc
 from claude_usage.cli.arguments import PROG
 from claude_usage.errors import EXIT_OK, EXIT_OVER_LIMIT
+from claude_usage.windows import not_understood
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
     from claude_usage.cli import Context
@@ -31,22 +33,27 @@ def check(args: Arguments, context: Context) -> int:
             "fetched_at": None if result.fetched_at is None else iso_utc(result.fetched_at),
             "age_seconds": round(result.age_seconds or 0.0),
             "stale": result.stale,
+            "problems": list(result.problems),  # why a window is "reported": false though it was sent
         }
         import json
 
         write(context.out, json.dumps(document) + "\n")
     for verdict in verdicts:
-        line = over_line(verdict, result.now)
+        line = over_line(verdict, result.now, result.problems)
         if line:
             context.err.write(f"{PROG}: {line}\n")
+    context.warn_of_problems(result)
     context.warn_if_stale(result)
     return EXIT_OVER_LIMIT if failed else EXIT_OK
 
 
-def over_line(verdict: Verdict, now: float) -> str:
-    """What to say of ``verdict``: over by how much and when it resets, or not reported; "" when under."""
+def over_line(verdict: Verdict, now: float, problems: Sequence[str] = ()) -> str:
+    """What to say of ``verdict``: over by how much and when it resets, or not reported (or sent
+    but not understood, a line of ``problems``); "" when under."""
     name = f"{render.printable(verdict.label)} ({render.printable(verdict.name)})"
     if verdict.utilization is None:
+        if not_understood(problems, verdict.key):
+            return f"{name}: sent by the server but not understood, so neither over nor under"
         return f"{name}: not reported by the server, so neither over nor under"
     if not verdict.over:
         return ""

@@ -189,6 +189,12 @@ def _cache(client: UsageClient, now: float, findings: list[Finding]) -> bool:
         findings.append(Finding("data", OK, "nothing cached yet"))
     else:
         findings.append(Finding("data", OK, f"fetched {render.human_age(now - state.fetched_at)} ago"))
+    if state.problems:
+        # The views show the rest; this names what they leave out, and that a newer version may read it.
+        findings.append(
+            Finding("data problems", WARNING, f"not understood, left out: {'; '.join(state.problems)}",
+                    "upgrade claude-usage, or report the problem lines (they hold no value from the server)")
+        )
     return blocked
 
 

@@ -83,6 +83,7 @@ $XDG_CACHE_HOME/claude-usage, else ~/.cache/claude-usage, shared by all processe
   {window_keys}:
   {{W}} {{W_reset}} {{W_elapsed}} {{W_pace}} {{W_bar}}
   {{extra_used}} {{extra_limit}} {{extra_percent}} {{plan}} {{stale}} {{age}} {{fetched_at}}
+  (- when not reported; ? when sent by the server but not understood)
 
 exit codes: 0 ok, 1 other error, 2 usage, 3 not logged in, 4 expired, 5 insufficient
 scope, 6 unauthorized, 7 forbidden, 8 rate limited, 9 network, 10 server, 11 parse,

@@ -23,17 +23,18 @@ if TYPE_CHECKING:
     from claude_usage.models import ExtraUsage, UsageData, UsagePeriod
 
 _WINDOW_FIELDS = {
-    "": "percent used, rounded (48)",
+    "": "percent used, rounded (48; '?' when sent but not understood)",
     "_reset": "time until reset (2h 14m)",
     "_elapsed": "percent of the window's time elapsed (55)",
     "_pace": "on pace / over pace",
     "_bar": "a 10-character bar",
 }
-#: Every field --format knows; a missing value prints as "-".
+#: Every field --format knows; a missing value prints as "-", one the server sent but that was not
+#: understood (a line of ``problems``) as "?".
 FORMAT_FIELDS: Mapping[str, str] = {
     **{f"{key}{suffix}": text for key, _label, _alias, _hours in windows.WINDOWS for suffix, text in _WINDOW_FIELDS.items()},
     "extra_used": "extra usage spent this month ($7.63)",
-    "extra_limit": "extra usage monthly limit ($20.00, or 'no limit')",
+    "extra_limit": "extra usage monthly limit ($20.00, or 'no limit'; '?' when not understood)",
     "extra_percent": "extra usage percent of the limit (38)",
     "plan": "plan name from the login (Max 5x)",
     "stale": "'stale' when the data is older than a failed request, else empty",
@@ -41,6 +42,8 @@ FORMAT_FIELDS: Mapping[str, str] = {
     "fetched_at": "when the data was fetched (ISO 8601, UTC)",
 }
 MISSING = "-"
+UNKNOWN = "?"
+_UNKNOWN_WORD = "unknown"  # UNKNOWN in the default view
 
 
 def human_duration(seconds: float) -> str:
@@ -150,28 +153,43 @@ def _window_label(key: str) -> str:
 
 
 class _Row:
+    """A line of the default view; ``period`` ``None``: a window that was sent but not understood."""
+
     __slots__ = ("label", "period", "hours")
 
-    def __init__(self, label: str, period: UsagePeriod, hours: float | None) -> None:
+    def __init__(self, label: str, period: UsagePeriod | None, hours: float | None) -> None:
         self.label = label
         self.period = period
         self.hours = hours
 
 
-def _rows(usage: UsageData) -> list[_Row]:
-    """One row per window with data, then per ``limits`` entry not already shown under its label."""
+def _not_understood(problems: Sequence[str]) -> list[str]:
+    """The keys of the table's windows that the server sent but that were not understood."""
+    if not problems:  # the usual case, decided without a loop
+        return []
+    return [key for key, _label, _alias, _hours in windows.WINDOWS if windows.not_understood(problems, key)]
+
+
+def _rows(usage: UsageData, problems: Sequence[str]) -> list[_Row]:
+    """One row per window with data or not understood, then per ``limits`` entry not already shown
+    under its label (an entry with the label of a window not understood takes that window's row)."""
     from claude_usage.models import UsagePeriod
 
     order = {key: index for index, (key, _label, _alias, _hours) in enumerate(windows.WINDOWS)}
-    keys = sorted(usage.windows, key=lambda key: order.get(key, len(order)))
-    rows = [_Row(_window_label(key), usage.windows[key], windows.period_hours(key)) for key in keys]
-    shown = {row.label for row in rows}
+    keys = sorted([*usage.windows, *_not_understood(problems)], key=lambda key: order.get(key, len(order)))
+    rows = [_Row(_window_label(key), usage.windows.get(key), windows.period_hours(key)) for key in keys]
+    shown = {row.label for row in rows if row.period is not None}
+    unknown = {row.label: index for index, row in enumerate(rows) if row.period is None}
     for limit in usage.limits:
         label = printable(windows.limit_label(limit))
         if label in shown:
             continue
         shown.add(label)
-        rows.append(_Row(label, UsagePeriod(limit.percent, limit.resets_at), windows.limit_period_hours(limit)))
+        row = _Row(label, UsagePeriod(limit.percent, limit.resets_at), windows.limit_period_hours(limit))
+        if label in unknown:
+            rows[unknown.pop(label)] = row
+        else:
+            rows.append(row)
     return rows
 
 
@@ -184,7 +202,7 @@ class _Pace:
 
 
 def _pace(row: _Row, now: datetime) -> _Pace | None:
-    if row.hours is None:
+    if row.hours is None or row.period is None:
         return None
     elapsed = row.period.time_elapsed_percent(row.hours, now=now)
     on_pace = row.period.is_on_pace(row.hours, now=now)
@@ -225,26 +243,37 @@ def _money(amount: Any, extra: ExtraUsage, style: Style) -> str:
     return f"{text} {printable(extra.currency, 8)}"
 
 
-def _extra_parts(extra: ExtraUsage | None, style: Style) -> tuple[str, str, str] | None:
-    """(spent, limit, percent) of enabled extra usage, each formatted; ``None`` when not enabled."""
+def _extra_parts(extra: ExtraUsage | None, problems: Sequence[str], style: Style) -> tuple[str, str, str] | None:
+    """(spent, limit, percent) of enabled extra usage, each formatted (``UNKNOWN`` when not
+    understood); ``None`` when not enabled."""
     from decimal import Decimal
 
+    def unknown(field: str) -> bool:
+        return windows.not_understood(problems, f"extra_usage{field}")
+
     if extra is None or not extra.is_enabled:
+        # Left out whole, or is_enabled not understood: whether it is on is unknown, not "off".
+        if unknown("") if extra is None else unknown(".is_enabled"):
+            return UNKNOWN, UNKNOWN, UNKNOWN
         return None
+    # A field not understood reads as null in the model: "no limit" or 0 spent would be wrong.
+    used_unknown, limit_unknown = unknown(".used_credits"), unknown(".monthly_limit")
     used = extra.used_credits_major or Decimal(0)
     limit = extra.monthly_limit_major
     percent = extra.utilization
-    if percent is None and limit:
+    if percent is None and limit and not used_unknown:
         percent = float(used / limit * 100)
     return (
-        _money(used, extra, style),
-        "no limit" if limit is None else _money(limit, extra, style),
-        MISSING if percent is None else _percent(percent),
+        UNKNOWN if used_unknown else _money(used, extra, style),
+        UNKNOWN if limit_unknown else "no limit" if limit is None else _money(limit, extra, style),
+        _percent(percent) if percent is not None else UNKNOWN if used_unknown or limit_unknown else MISSING,
     )
 
 
 def fields(usage: UsageData, result: CacheResult, now: datetime, style: Style) -> dict[str, str]:
     fields = dict.fromkeys(FORMAT_FIELDS, MISSING)
+    for key in _not_understood(result.problems):
+        fields[key] = UNKNOWN  # its other fields stay "-": nothing about the window is known
     for key, _label, _alias, hours in windows.WINDOWS:
         period = usage.windows.get(key)
         if period is None:
@@ -257,7 +286,7 @@ def fields(usage: UsageData, result: CacheResult, now: datetime, style: Style) -
         if pace is not None:
             fields[f"{key}_elapsed"] = _percent(pace.elapsed)
             fields[f"{key}_pace"] = "on pace" if pace.on_pace else "over pace"
-    extra = _extra_parts(usage.extra_usage, style)
+    extra = _extra_parts(usage.extra_usage, result.problems, style)
     if extra is not None:
         fields["extra_used"], fields["extra_limit"], fields["extra_percent"] = extra
     fields["plan"] = _plan_name(result) or MISSING
@@ -278,7 +307,9 @@ def human_age(seconds: float | None) -> str:
 def statusline(usage: UsageData, fields: Mapping[str, str], style: Style) -> str:
     parts = []
     for key, _label, short, _hours in windows.WINDOWS[:2]:
-        if fields[key] != MISSING:
+        if fields[key] == UNKNOWN:
+            parts.append(f"{short} {UNKNOWN}")
+        elif fields[key] != MISSING:
             percent = paint(f"{fields[key]}%", level_color(float(fields[key])), style)
             reset = fields[f"{key}_reset"]
             parts.append(f"{short} {percent}" + ("" if reset == MISSING else f" ({reset})"))
@@ -292,8 +323,8 @@ def statusline(usage: UsageData, fields: Mapping[str, str], style: Style) -> str
 
 
 def default_view(usage: UsageData, result: CacheResult, now: datetime, style: Style) -> str:
-    rows = _rows(usage)
-    extra = _extra_parts(usage.extra_usage, style)
+    rows = _rows(usage, result.problems)
+    extra = _extra_parts(usage.extra_usage, result.problems, style)
     plan = _plan_name(result)
     labels = [row.label for row in rows] + (["Extra usage"] if extra else []) + (["Plan"] if plan else [])
     width = max(len(label) for label in labels) if labels else 0
@@ -302,7 +333,13 @@ def default_view(usage: UsageData, result: CacheResult, now: datetime, style: St
         lines.append("No usage windows reported for this account")
     if extra is not None:
         spent, limit, percent = extra
-        amount = f"{spent} of {limit}, {percent}%" if limit != "no limit" else f"{spent} (no monthly limit)"
+        if extra == (UNKNOWN, UNKNOWN, UNKNOWN):
+            amount = _UNKNOWN_WORD
+        elif limit == "no limit":
+            amount = f"{_UNKNOWN_WORD if spent == UNKNOWN else spent} (no monthly limit)"
+        else:
+            amount = f"{_UNKNOWN_WORD if spent == UNKNOWN else spent} of {'an unknown limit' if limit == UNKNOWN else limit}"
+            amount += "" if percent == UNKNOWN else f", {percent}%"
         lines.append(f"{'Extra usage':<{width}}  {amount}")
     if plan:
         lines.append(f"{'Plan':<{width}}  {plan}")
@@ -312,17 +349,23 @@ def default_view(usage: UsageData, result: CacheResult, now: datetime, style: St
 
 
 def _window_lines(rows: Sequence[_Row], label_width: int, now: datetime, style: Style) -> list[str]:
-    """Aligned lines: label, bar, percent, reset and pace; compact wording when the terminal is narrow."""
-    cells = []
+    """Aligned lines: label, bar, percent, reset and pace; compact wording when the terminal is narrow.
+    A window not understood is its label and "unknown", and has no part in the widths."""
+    cells: list[tuple[UsagePeriod, str | None, _Pace | None, str | None] | None] = []
     for row in rows:
+        if row.period is None:
+            cells.append(None)
+            continue
         pace = _pace(row, now)
         word = None if pace is None else ("on pace" if pace.on_pace else "over pace")
-        cells.append((row, _reset_text(row.period, now), pace, word))
+        cells.append((row.period, _reset_text(row.period, now), pace, word))
+    known = [cell for cell in cells if cell is not None]
+
     def reset_phrase(reset: str | None) -> str:
         return "no reset time" if reset is None else "resets now" if reset == "now" else f"resets in {reset}"
 
-    reset_width = max((len(reset or MISSING) for _, reset, _, _ in cells), default=0)
-    phrase_width = max((len(reset_phrase(reset)) for _, reset, _, _ in cells), default=0)
+    reset_width = max((len(reset or MISSING) for _, reset, _, _ in known), default=0)
+    phrase_width = max((len(reset_phrase(reset)) for _, reset, _, _ in known), default=0)
 
     def suffix(reset: str | None, pace: _Pace | None, word: str | None, compact: bool) -> str:
         if compact:
@@ -331,16 +374,20 @@ def _window_lines(rows: Sequence[_Row], label_width: int, now: datetime, style: 
         return text + (f"  {_percent(pace.elapsed):>3}% of time, {word}" if pace else "")
 
     fixed = label_width + 2 + 1 + 4  # label, gap, bar, space, "100%"
-    longest = max((len(suffix(r, p, w, False)) for _, r, p, w in cells), default=0)
+    longest = max((len(suffix(r, p, w, False)) for _, r, p, w in known), default=0)
     compact = style.columns - fixed - longest < 10
     if compact:
-        longest = max((len(suffix(r, p, w, True)) for _, r, p, w in cells), default=0)
+        longest = max((len(suffix(r, p, w, True)) for _, r, p, w in known), default=0)
     bar_width = max(4, min(20, style.columns - fixed - longest))
     lines = []
-    for row, reset, pace, word in cells:
+    for row, cell in zip(rows, cells, strict=True):
+        if cell is None:
+            lines.append(f"{row.label:<{label_width}}  {_UNKNOWN_WORD}")
+            continue
+        period, reset, pace, word = cell
         tail = suffix(reset, pace, word, compact)
         if pace is not None and word is not None:
             tail = tail.replace(word, paint(word, "32" if pace.on_pace else "33", style))
-        percent = f"{_percent(row.period.utilization):>3}%"
-        lines.append(f"{row.label:<{label_width}}  {_bar(row.period.utilization, bar_width, style)} {percent}{tail}".rstrip())
+        percent = f"{_percent(period.utilization):>3}%"
+        lines.append(f"{row.label:<{label_width}}  {_bar(period.utilization, bar_width, style)} {percent}{tail}".rstrip())
     return lines

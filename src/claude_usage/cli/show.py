@@ -22,6 +22,7 @@ def show(args: Arguments, context: Context) -> int:
         )
     context.usable(result, args.strict)
     write(context.out, _json_document(result) if args.json else _view(args, result, context))
+    context.warn_of_problems(result)
     context.warn_if_stale(result)
     return EXIT_OK
 
@@ -35,6 +36,7 @@ def _json_document(result: CacheResult) -> str:
     document["fetched_at"] = iso_utc(result.fetched_at)
     document["age_seconds"] = round(result.age_seconds or 0.0)
     document["stale"] = result.stale
+    document["problems"] = list(result.problems)  # from the cache file: the models stay unloaded
     return json.dumps(document) + "\n"
 
 
