@@ -845,6 +845,17 @@ def test_doctor_when_all_is_well(command_env: dict[str, str], home: Path) -> Non
     assert (0, expected, 0, True) == (status, warnings, text_status, f"ok       credential file: {home}/.claude/.credentials.json, mode 0600" in text)
 
 
+def test_doctor_reports_the_memory_protection_and_a_disabled_hardening(command_env: dict[str, str]) -> None:
+    """The guarded allocator's state is a step of its own; CLAUDE_USAGE_NO_HARDENING is a warning with its fix."""
+    _, checks = doctor(command_env)
+    status, disabled = doctor({**command_env, "CLAUDE_USAGE_NO_HARDENING": "1"})
+    assert (
+        ("ok", None),
+        0,
+        ("warning", "unset CLAUDE_USAGE_NO_HARDENING once debugging is done"),
+    ) == (checks["memory"], status, disabled["process hardening"])
+
+
 def test_doctor_names_each_failure_with_its_fix(command_env: dict[str, str], home: Path, tmp_path: Path) -> None:
     """Missing file, bad mode, expired token, missing scope, unusable cache directory."""
     credentials = home / ".claude" / ".credentials.json"

@@ -42,6 +42,7 @@ def doctor(args: Arguments, context: Context) -> int:
             _file(source, context.environ, findings)
             _login(client, context.now(), findings)
         _configuration(context.environ, findings)
+        _memory(context.environ, findings)
         _trust_store(client, findings)
         blocked = _cache(client, context.now(), findings)
         if args.online:
@@ -150,6 +151,29 @@ def _without_userinfo(url: str) -> str:
     scheme, separator, rest = url.rpartition("://")
     host = rest.rpartition("@")[2]
     return f"{scheme}{separator}{'***@' if '@' in rest else ''}{host}"
+
+
+def _memory(environ: Mapping[str, str], findings: list[Finding]) -> None:
+    """How the token is kept in memory (SECURITY.md, "Memory"): what the guarded allocator got."""
+    from claude_usage.hardening import NO_HARDENING_VARIABLE, security_status
+
+    status = security_status()
+    kept = [
+        name
+        for name, held in (("guard pages", status.guard_pages), ("locked out of swap", status.locked),
+                           ("no core dumps", status.excluded_from_dumps), ("zeroed in forked children", status.wiped_on_fork))
+        if held
+    ]
+    if not status.locked:
+        fix = "raise the locked-memory limit (`ulimit -l`, or LimitMEMLOCK= in a systemd unit)"
+        findings.append(Finding("memory", WARNING, f"{', '.join(kept)}; not locked: {status.lock_error}", fix))
+    else:
+        findings.append(Finding("memory", OK, ", ".join(kept)))
+    if environ.get(NO_HARDENING_VARIABLE, "") not in ("", "0"):
+        findings.append(
+            Finding("process hardening", WARNING, f"{NO_HARDENING_VARIABLE} is set: core dumps and same-user debuggers "
+                    "can reach the token", f"unset {NO_HARDENING_VARIABLE} once debugging is done")
+        )
 
 
 def _trust_store(client: UsageClient, findings: list[Finding]) -> None:
