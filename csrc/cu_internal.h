@@ -83,6 +83,8 @@ typedef int (*cu_login_reader)(void *context, cu_credential **out, cu_error *err
 int cu_read_retrying(cu_login_reader read, void *context, cu_credential **out, cu_error *err);
 /* The most attempts cu_read_retrying makes, whatever the clock says. */
 #define CU_RETRY_MAX_ATTEMPTS 1024
+/* The fewest it makes before giving up on the time budget (a few milliseconds of pauses). */
+#define CU_RETRY_MIN_ATTEMPTS 64
 
 /* cu_retry.c: CLOCK_MONOTONIC in nanoseconds, for every deadline the readers keep. */
 int64_t cu_monotonic_ns(void);

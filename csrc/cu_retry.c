@@ -87,7 +87,10 @@ static int read_again(cu_login_reader read, void *context, cu_credential **out, 
         }
         status = read(context, out, err);
         attempts++;
-    } while (caught_mid_rewrite(status) && attempts < CU_RETRY_MAX_ATTEMPTS && cu_monotonic_ns() < deadline);
+        /* At least CU_RETRY_MIN_ATTEMPTS whatever the clock says: on a loaded machine the
+           scheduler may let the budget pass with only a few tries behind it. */
+    } while (caught_mid_rewrite(status) && attempts < CU_RETRY_MAX_ATTEMPTS
+             && (attempts < CU_RETRY_MIN_ATTEMPTS || cu_monotonic_ns() < deadline));
     return status;
 }
 
