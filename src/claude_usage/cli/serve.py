@@ -148,6 +148,9 @@ class _Feed:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a scraper's idle keep-alive connection must not hold up the exit
+    # socketserver's default backlog of 5 drops the SYNs of a burst of scrapers, which then wait
+    # for the kernel's retransmission (1 s, then 3 s): measured as 4 s scrapes with 50 of them.
+    request_queue_size = 128
 
     def __init__(
         self, address: tuple[str, int], family: int, feed: _Feed, context: Context, account: str | None
@@ -187,6 +190,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: Prometheus reuses its connection between scrapes
     server_version = f"claude-usage/{__version__}"
     timeout = 120  # an idle keep-alive connection's thread ends after this
+    # Headers and body go out in two writes; with Nagle's algorithm the second waits for the
+    # client's delayed ACK of the first: measured as a 40 ms floor on every keep-alive scrape.
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:
