@@ -132,7 +132,9 @@ def main() -> int:
             banner = server.stderr.readline()
             port = int(banner.rsplit(":", 1)[1].split("/", 1)[0])
             rss_idle = rss_kib(server.pid)
-            start = time.time() + 0.5
+            # The workers start scraping at ``start``; the server reads the cache (an empty one:
+            # a fetch, which loads the HTTP stack) at once, so "ready" is measured just before.
+            start = time.time() + 1.5
             stop = start + options.seconds
             results: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
             per_process = [options.scrapers // options.processes + (i < options.scrapers % options.processes) for i in range(options.processes)]
@@ -143,6 +145,8 @@ def main() -> int:
             ]
             for worker in workers:
                 worker.start()
+            time.sleep(max(0.0, start - 0.1 - time.time()))
+            rss_ready = rss_kib(server.pid)
             # Resident memory once the first answer has been made (the cache read, the first
             # rendering, the scrapers' threads started), then at the end.
             time.sleep(max(0.0, start + 1.0 - time.time()))
@@ -167,8 +171,10 @@ def main() -> int:
     print(f"  scrapes {len(seconds)} ({len(seconds) / options.seconds:.0f}/s), failed {len(failures)}, upstream requests {requests}")
     print(f"  latency all:  p50 {percentile(seconds, 0.5) * 1000:.2f} ms, p99 {percentile(seconds, 0.99) * 1000:.2f} ms, max {max(seconds) * 1000:.1f} ms")
     print(f"  latency warm: p50 {percentile(warm, 0.5) * 1000:.2f} ms, p99 {percentile(warm, 0.99) * 1000:.2f} ms")
-    print(f"  RSS: {rss_idle / 1024:.1f} MB idle, {rss_warm / 1024:.1f} MB after the first second, {rss_end / 1024:.1f} MB at the end "
-          f"(growth {(rss_end - rss_warm) / 1024:+.2f} MB warm to end, {(rss_end - rss_idle) / 1024:+.2f} MB from idle)")
+    print(f"  RSS: {rss_idle / 1024:.1f} MB at start, {rss_ready / 1024:.1f} MB after the first fetch, {rss_warm / 1024:.1f} MB after "
+          f"the first second of scrapes, {rss_end / 1024:.1f} MB at the end")
+    print(f"  RSS growth under load: {(rss_end - rss_ready) / 1024:+.2f} MB from before the first scrape, "
+          f"{(rss_end - rss_warm) / 1024:+.2f} MB from the first second")
     print(f"  serve exit status on SIGTERM: {status}")
     for failure in failures[:5]:
         print(f"  failure: {failure}")
