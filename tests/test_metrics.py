@@ -365,8 +365,9 @@ def test_serve_mistakes_exit_2(command_env: dict[str, str], https_server: Loopba
 def test_many_scrapers_cost_one_upstream_request(command_env: dict[str, str], https_server: LoopbackServer) -> None:
     """50 concurrent scrapers on an empty cache for a bounded time: exactly one upstream request
     and no failed scrape. Only counts are asserted; the latencies are printed (benchmarks/serve_load.py
-    is the 20-second measurement)."""
-    server = Served(command_env)
+    is the 20-second measurement). On the real clock: under the fixed test clock a refetch would
+    look as new as the data and never be sent, so the test could not see one."""
+    server = Served({name: value for name, value in command_env.items() if name != "CLAUDE_USAGE_TEST_NOW"})
     failures: list[str] = []
     latencies: list[float] = []
     lock = threading.Lock()
