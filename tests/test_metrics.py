@@ -96,6 +96,26 @@ def test_extra_usage_in_major_units_and_limits_by_model(command_env: dict[str, s
     } == extra
 
 
+def test_a_part_not_understood_has_no_series_rather_than_a_wrong_value(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """A window and an extra-usage amount the server sent in a form not understood are left out
+    (a 0 would read as "nothing used"), and counted in claude_usage_problems."""
+    body = json.loads(fixture_body("pro_max.json"))
+    body["five_hour"]["utilization"] = None
+    body["extra_usage"] = {**EXTRA_ON, "used_credits": "763"}
+    https_server.answer = respond(200, json.dumps(body))
+    status, out, err = invoke(["metrics"], command_env)
+    found = samples(out)
+    windows = sorted(dict(labels)["window"] for name, labels in found if name == "claude_usage_window_used_ratio")
+    extra = sorted(name for name, _labels in found if name.startswith("claude_usage_extra_usage"))
+    assert (0, 2.0, ["seven_day", "seven_day_sonnet"], ["claude_usage_extra_usage_enabled", "claude_usage_extra_usage_limit"], 2) == (
+        status,
+        found[("claude_usage_problems", ())],
+        windows,
+        extra,
+        err.count("not understood, left out"),
+    )
+
+
 PROMTOOL = shutil.which("promtool")
 
 
