@@ -182,10 +182,10 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
         ),
     ),
     "metrics": (
-        "usage as OpenMetrics, for Prometheus (a textfile or stdout)",
-        "Print the usage as metrics in the OpenMetrics text format (the Prometheus one with\n"
-        "--prometheus), from the shared cache. --write replaces FILE atomically, for\n"
-        "node_exporter's textfile collector. Needs the 'metrics' extra (prometheus_client).",
+        "OpenMetrics for Prometheus: stdout or a textfile",
+        "Print the usage as metrics in the OpenMetrics text format (the Prometheus one\n"
+        "with --prometheus), from the shared cache. --write replaces FILE atomically,\n"
+        "for node_exporter's textfile collector. Needs the 'metrics' extra.",
         (
             Option("--write", "FILE", "replace FILE atomically instead of printing"),
             Option("--prometheus", None, "the Prometheus text format (default: OpenMetrics)"),
@@ -195,10 +195,11 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
         ),
     ),
     "serve": (
-        "an HTTP endpoint for Prometheus: /metrics and /usage.json",
-        "Serve /metrics (OpenMetrics or Prometheus text, as Accept asks) and /usage.json (the\n"
-        "--json document) over HTTP. Answers come from the shared cache, refreshed in the\n"
-        "background: any number of scrapers cost at most one request per --max-age.",
+        "an HTTP endpoint for Prometheus (/metrics, /usage.json)",
+        "Serve /metrics (OpenMetrics or Prometheus text, as Accept asks) and\n"
+        "/usage.json (the --json document) over HTTP. Answers come from the shared\n"
+        "cache, refreshed in the background: any number of scrapers cost at most one\n"
+        "request per --max-age.",
         (
             Option("--listen", "HOST:PORT", f"address to listen on (default {DEFAULT_LISTEN})", default=DEFAULT_LISTEN),
             Option("--allow-remote", None, "allow a --listen address that is not loopback"),

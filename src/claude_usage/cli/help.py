@@ -111,7 +111,7 @@ examples:
         "metrics": f"""\
 examples:
   {PROG} metrics
-  {PROG} metrics --write /var/lib/prometheus/node-exporter/claude_usage.prom
+  {PROG} metrics --prometheus --write TEXTFILE_DIR/claude_usage.prom
 """,
         "serve": f"""\
 examples:
