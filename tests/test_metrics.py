@@ -370,6 +370,18 @@ def test_serve_refuses_a_non_loopback_address_without_allow_remote(command_env: 
 
 
 @pytest.mark.parametrize(
+    ("listen", "remote"),
+    [("127.0.0.1:9464", False), ("localhost:9464", False), ("[::1]:9464", False), ("127.0.0.2:9464", False),
+     ("0.0.0.0:9464", True), (":9464", True), ("[::]:9464", True), ("192.0.2.1:9464", True)],
+)
+def test_which_listen_addresses_are_loopback(listen: str, remote: bool) -> None:
+    """A name counts as loopback only when every address it resolves to is (resolved, not bound)."""
+    from claude_usage.cli.serve import _listen_address
+
+    assert remote == _listen_address(listen)[3]
+
+
+@pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--listen", "9464"], "argument --listen: expected HOST:PORT (e.g. 127.0.0.1:9464), not '9464'"),
