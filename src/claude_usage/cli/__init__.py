@@ -161,6 +161,10 @@ def _command(name: str) -> Callable[[Arguments, Context], int]:
         from claude_usage.cli.watch import watch as command
     elif name == "doctor":
         from claude_usage.cli.doctor import doctor as command
+    elif name == "metrics":
+        from claude_usage.cli.metrics import metrics as command
+    elif name == "serve":
+        from claude_usage.cli.serve import serve as command
     else:
         from claude_usage.cli.show import show as command
     return command

@@ -112,6 +112,9 @@ _REQUEST_TIMEOUT = Option("--timeout", "SECONDS", "request deadline (default 10)
 _MAX = Option(
     "--max", "WINDOW=PERCENT", "a limit, e.g. 5h=80 (repeatable; windows below)", _limit, repeat=True, required=True
 )
+_ACCOUNT_LABEL = Option("--account-label", "NAME", "add account=NAME to every metric (none by default)")
+#: Prometheus's port registry lists 9464 for OpenTelemetry-style exporters of one process.
+DEFAULT_LISTEN = "127.0.0.1:9464"
 _VERSION = Option("--version", None, "show program's version number and exit")
 
 #: Command name ("" for the default view) -> (one-line summary, description, options).
@@ -178,6 +181,33 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
             _REQUEST_TIMEOUT,
         ),
     ),
+    "metrics": (
+        "OpenMetrics for Prometheus: stdout or a textfile",
+        "Print the usage as metrics in the OpenMetrics text format (the Prometheus one\n"
+        "with --prometheus), from the shared cache. --write replaces FILE atomically,\n"
+        "for node_exporter's textfile collector. Needs the 'metrics' extra.",
+        (
+            Option("--write", "FILE", "replace FILE atomically instead of printing"),
+            Option("--prometheus", None, "the Prometheus text format (default: OpenMetrics)"),
+            _MAX_AGE,
+            _REQUEST_TIMEOUT,
+            _ACCOUNT_LABEL,
+        ),
+    ),
+    "serve": (
+        "an HTTP endpoint for Prometheus (/metrics, /usage.json)",
+        "Serve /metrics (OpenMetrics or Prometheus text, as Accept asks) and\n"
+        "/usage.json (the --json document) over HTTP. Answers come from the shared\n"
+        "cache, refreshed in the background: any number of scrapers cost at most one\n"
+        "request per --max-age.",
+        (
+            Option("--listen", "HOST:PORT", f"address to listen on (default {DEFAULT_LISTEN})", default=DEFAULT_LISTEN),
+            Option("--allow-remote", None, "allow a --listen address that is not loopback"),
+            _MAX_AGE,
+            _REQUEST_TIMEOUT,
+            _ACCOUNT_LABEL,
+        ),
+    ),
 }
 
 class Arguments:
@@ -197,6 +227,11 @@ class Arguments:
     online: bool
     interval: float
     notify: float | None
+    write: str | None
+    prometheus: bool
+    account_label: str | None
+    listen: str
+    allow_remote: bool
 
     def __init__(self, command: str) -> None:
         self.command = command

@@ -108,6 +108,16 @@ examples:
   {PROG} doctor
   {PROG} doctor --online --json
 """,
+        "metrics": f"""\
+examples:
+  {PROG} metrics
+  {PROG} metrics --prometheus --write TEXTFILE_DIR/claude_usage.prom
+""",
+        "serve": f"""\
+examples:
+  {PROG} serve                          http://127.0.0.1:9464/metrics
+  {PROG} serve --listen 0.0.0.0:9464 --allow-remote
+""",
         "wait": f"""\
 {window_names}
 
