@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from typing import Any, TextIO
 
     from claude_usage.cache import CacheResult
+    from claude_usage.cli.stdin import Session
     from claude_usage.errors import ClaudeUsageError
     from claude_usage.models import ExtraUsage, UsageData, UsagePeriod
 
@@ -40,6 +41,9 @@ FORMAT_FIELDS: Mapping[str, str] = {
     "stale": "'stale' when the data is older than a failed request, else empty",
     "age": "time since the data was fetched (3m)",
     "fetched_at": "when the data was fetched (ISO 8601, UTC)",
+    "model": "model display name, from Claude Code's stdin (Opus)",
+    "context": "context window used, percent, from Claude Code's stdin (42)",
+    "session_cost": "the session's cost in dollars, from Claude Code's stdin ($0.42)",
 }
 MISSING = "-"
 UNKNOWN = "?"
@@ -270,7 +274,7 @@ def _extra_parts(extra: ExtraUsage | None, problems: Sequence[str], style: Style
     )
 
 
-def fields(usage: UsageData, result: CacheResult, now: datetime, style: Style) -> dict[str, str]:
+def fields(usage: UsageData, result: CacheResult, now: datetime, style: Style, session: Session | None = None) -> dict[str, str]:
     fields = dict.fromkeys(FORMAT_FIELDS, MISSING)
     for key in _not_understood(result.problems):
         fields[key] = UNKNOWN  # its other fields stay "-": nothing about the window is known
@@ -294,6 +298,13 @@ def fields(usage: UsageData, result: CacheResult, now: datetime, style: Style) -
     fields["age"] = human_age(result.age_seconds)
     if result.fetched_at is not None:
         fields["fetched_at"] = iso_utc(result.fetched_at)
+    if session is not None:
+        if session.model is not None:
+            fields["model"] = printable(session.model) or MISSING  # stdin's text: no terminal escapes
+        if session.context_percent is not None:
+            fields["context"] = _percent(session.context_percent)
+        if session.cost_usd is not None:
+            fields["session_cost"] = f"${session.cost_usd:,.2f}"
     return fields
 
 
