@@ -17,7 +17,8 @@ import pytest
 
 from claude_usage import Observation, UsageClient, cli
 from claude_usage.cache import UsageCache, cache_key
-from loopback_server import LoopbackServer
+from conftest import fixture_body
+from loopback_server import LoopbackServer, respond
 from test_cli import FORBIDDEN_MODULES, T0, assert_no_secrets, at, command_env, imported_modules, invoke
 
 __all__ = ["command_env"]  # the fixture, shared with test_cli
@@ -151,6 +152,18 @@ def test_an_older_reading_does_not_overwrite_newer_data(command_env: dict[str, s
         after["seven_day"]["utilization"],
         after["sources"]["five_hour"]["source"],
     )
+
+
+def test_a_window_that_has_reset_is_no_news(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+    """stdin's numbers for a window whose reset has passed (an idle session) are not taken, even
+    where the server reported nothing for that window."""
+    body = json.loads(fixture_body("pro_max.json"))
+    body["five_hour"] = None
+    https_server.answer = respond(200, json.dumps(body))
+    invoke([], command_env)
+    passed = session_json(rate_limits={"five_hour": {"used_percentage": 99, "resets_at": T0 - 60}})
+    done = feed(["--format", "{five_hour}"], at(command_env, 10), passed)
+    assert (0, "-\n", None) == (done.returncode, done.stdout, json.loads(cache_file(command_env).read_text())["data"]["five_hour"])
 
 
 def test_observation_older_than_the_fetch_is_not_taken(tmp_path: Path) -> None:
@@ -367,14 +380,18 @@ def test_without_both_windows_on_stdin_the_usual_max_age_holds(command_env: dict
 
 
 def test_rest_max_age_option(command_env: dict[str, str], https_server: LoopbackServer) -> None:
-    """--rest-max-age sets how long the rest lasts while stdin keeps both windows current."""
+    """--rest-max-age sets how long the rest lasts while stdin keeps both windows current: past
+    --max-age but under it, nothing is sent; past it, the rest is fetched."""
     invoke([], command_env)
-    out = io.StringIO()
-    reader, writer = os.pipe()
-    os.write(writer, session_json(50.0, 70.0))
-    os.close(writer)
-    try:
-        cli.main(["--statusline", "--rest-max-age", "300"], environ=at(command_env, 400), stdout=out, stderr=io.StringIO(), stdin=reader)
-    finally:
-        os.close(reader)
-    assert 2 == https_server.request_count
+    counts = []
+    for second in (250, 400):
+        reader, writer = os.pipe()
+        os.write(writer, session_json(50.0, 70.0))
+        os.close(writer)
+        try:
+            argv = ["--statusline", "--rest-max-age", "300"]
+            cli.main(argv, environ=at(command_env, second), stdout=io.StringIO(), stderr=io.StringIO(), stdin=reader)
+        finally:
+            os.close(reader)
+        counts.append(https_server.request_count)
+    assert [1, 2] == counts
