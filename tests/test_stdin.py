@@ -326,11 +326,12 @@ def test_a_terminal_on_stdin_is_not_read(command_env: dict[str, str]) -> None:
 
 def test_fed_statusline_imports_no_http_or_native_code(command_env: dict[str, str]) -> None:
     """A status line fed by stdin with a fresh cache (bridging included) stays off requests, urllib3,
-    ssl and the C module."""
+    ssl and the C module, and (extra usage being off) off the models and dataclasses too."""
     invoke([], command_env)
     done = feed(["--statusline"], at(command_env, 10), session_json(50.0, 70.0), "-X", "importtime")
     imported = imported_modules(done.stderr)
-    assert (0, set(), True) == (done.returncode, imported & set(FORBIDDEN_MODULES), "claude_usage.cli.stdin" in imported)
+    heavy = {*FORBIDDEN_MODULES, "claude_usage.models", "dataclasses"}
+    assert (0, set(), True) == (done.returncode, imported & heavy, "claude_usage.cli.stdin" in imported)
 
 
 def render(env: dict[str, str], stdin: bytes | None) -> int:
@@ -395,3 +396,47 @@ def test_rest_max_age_option(command_env: dict[str, str], https_server: Loopback
             os.close(reader)
         counts.append(https_server.request_count)
     assert [1, 2] == counts
+
+
+LIGHT_CASES = {
+    "pro_max": json.loads(fixture_body("pro_max.json")),
+    "extra usage off": {**json.loads(fixture_body("pro_max.json")), "extra_usage": None},
+    "only 7-day, no reset time": {"seven_day": {"utilization": 64, "resets_at": None}},
+    "a passed reset, Z form": {"five_hour": {"utilization": 100.0, "resets_at": "2026-03-02T08:00:00Z"}, "seven_day": None},
+    "an offset": {"five_hour": {"utilization": 12.5, "resets_at": "2026-03-02T12:00:00.5+01:00"}},
+}
+
+
+@pytest.mark.parametrize("name", list(LIGHT_CASES))
+@pytest.mark.parametrize("stale", [False, True])
+def test_light_statusline_matches_the_full_one(name: str, stale: bool) -> None:
+    """The model-free --statusline prints exactly what the one built from UsageData prints."""
+    from datetime import datetime, timezone
+
+    from claude_usage.cache import CacheResult
+    from claude_usage.cli import render
+    from claude_usage.errors import NetworkError
+
+    result = CacheResult(LIGHT_CASES[name], T0 - 75, T0, NetworkError("down") if stale else None)
+    style = render.Style(False, True, 80)
+    usage = result.usage
+    assert usage is not None
+    full = render.statusline(usage, render.fields(usage, result, datetime.fromtimestamp(T0, timezone.utc), style), style)
+    assert full == render.light_statusline(result, style)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {**json.loads(fixture_body("pro_max.json")), "extra_usage": {"is_enabled": True, "monthly_limit": 2000, "used_credits": 7}},
+        {"five_hour": {"utilization": "48", "resets_at": None}},
+        {"five_hour": {"utilization": 48, "resets_at": "tomorrow"}},
+        {"seven_day_opus": {"utilization": 3, "resets_at": None}},
+    ],
+)
+def test_light_statusline_leaves_what_needs_the_models(data: dict[str, Any]) -> None:
+    """Extra usage that is on, odd shapes and accounts without 5-hour/7-day windows take the full path."""
+    from claude_usage.cache import CacheResult
+    from claude_usage.cli import render
+
+    assert render.light_statusline(CacheResult(data, T0, T0), render.Style(False, True, 80)) is None

@@ -306,7 +306,7 @@ class _Entry:
             if isinstance(cached, dict):
                 cached_use = _finite(cached.get("utilization"))
                 cached_reset = cached.get("resets_at")
-                cached_epoch = _epoch(cached_reset) if isinstance(cached_reset, str) else None
+                cached_epoch = epoch_seconds(cached_reset) if isinstance(cached_reset, str) else None
                 if resets_at is not None and cached_epoch is not None and resets_at < cached_epoch - SAME_RESET_SECONDS:
                     continue
                 same_window = resets_at is None or cached_epoch is None or abs(resets_at - cached_epoch) <= SAME_RESET_SECONDS
@@ -424,7 +424,7 @@ def _optional_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _epoch(text: str) -> float | None:
+def epoch_seconds(text: str) -> float | None:
     """``YYYY-MM-DDTHH:MM:SS[.f]`` with ``Z`` or ``+HH:MM``/``-HH:MM`` as epoch seconds, else
     ``None``; without datetime, which the ``--json`` cache hit does not load."""
     try:

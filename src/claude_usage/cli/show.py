@@ -25,7 +25,7 @@ def show(args: Arguments, context: Context) -> int:
             max_age=args.max_age,
             force=args.no_cache or args.force,
             ignore_block=args.force,
-            decode=not args.json,
+            decode=not (args.json or args.statusline),  # both can do without the models
             observation=None if session is None else session.observation,
             observed_max_age=args.rest_max_age,
         )
@@ -57,11 +57,15 @@ def _json_document(result: CacheResult) -> str:
 
 def _view(args: Arguments, result: CacheResult, context: Context, session: Session | None) -> str:
     # Imported here: the --json cache hit needs neither the models nor the presentation.
-    from datetime import datetime, timezone
-
     from claude_usage.cli import render
 
     style = render.style(args.color, context.environ, context.out)
+    if args.statusline:
+        line = render.light_statusline(result, style)
+        if line is not None:
+            return line + "\n"
+    from datetime import datetime, timezone
+
     usage = result.usage
     assert usage is not None
     now = datetime.fromtimestamp(result.now, timezone.utc)
