@@ -287,11 +287,40 @@ def test_bad_stdin_is_ignored(command_env: dict[str, str], https_server: Loopbac
     )
 
 
-def test_dev_null_is_ignored(command_env: dict[str, str], https_server: LoopbackServer) -> None:
+@pytest.mark.parametrize("device", [os.devnull, "/dev/zero"])
+def test_devices_are_not_read(command_env: dict[str, str], https_server: LoopbackServer, device: str) -> None:
+    """/dev/null (what cron and tmux give) and an endless device are not read: the reader is not imported."""
     invoke([], command_env)
-    with open(os.devnull, "rb") as null:
-        done = feed(["--statusline"], at(command_env, 10), null.fileno())
-    assert (0, "5h 48% (2h 13m) | 7d 64% (3d 21h)\n", 1) == (done.returncode, done.stdout, https_server.request_count)
+    with open(device, "rb") as null:
+        done = feed(["--statusline"], at(command_env, 10), null.fileno(), "-X", "importtime")
+    assert (0, "5h 48% (2h 13m) | 7d 64% (3d 21h)\n", 1, False) == (
+        done.returncode,
+        done.stdout,
+        https_server.request_count,
+        "claude_usage.cli.stdin" in imported_modules(done.stderr),
+    )
+
+
+def test_a_file_on_stdin_is_read(command_env: dict[str, str], tmp_path: Path) -> None:
+    """`claude-usage --statusline < session.json` works like Claude Code's pipe (a test aid for users)."""
+    invoke([], command_env)
+    path = tmp_path / "session.json"
+    path.write_bytes(session_json(50.5, 71.0))
+    with path.open("rb") as file:
+        assert "5h 50% (2h 13m) | 7d 71% (3d 21h)\n" == feed(["--statusline"], at(command_env, 10), file.fileno()).stdout
+
+
+def test_a_socket_on_stdin_is_read(command_env: dict[str, str]) -> None:
+    """Node (Claude Code) may hand its child a socket pair rather than a pipe."""
+    import socket
+
+    invoke([], command_env)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.sendall(session_json(50.5, 71.0))
+        ours.shutdown(socket.SHUT_WR)
+        done = feed(["--statusline"], at(command_env, 10), theirs.fileno())
+    assert "5h 50% (2h 13m) | 7d 71% (3d 21h)\n" == done.stdout
 
 
 @pytest.mark.parametrize("written", [b"", session_json()])

@@ -86,10 +86,16 @@ class Context:
         """What Claude Code wrote to stdin, when it is not a terminal (bounded; see :mod:`.stdin`)."""
         if self.stdin is None:
             return None
+        import stat
+
         try:
-            if os.isatty(self.stdin):
-                return None  # a person at a terminal: the reader is not even imported
-        except OSError:
+            mode = os.fstat(self.stdin).st_mode
+        except OSError:  # no stdin at all
+            return None
+        # Claude Code's is a pipe or a socket (a file, for `< session.json`). A device, which is
+        # what a terminal, /dev/null (cron, tmux) or /dev/zero is, is never read: the reader is
+        # not even imported.
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode):
             return None
         from claude_usage.cli.stdin import read_session
 

@@ -9,7 +9,7 @@ Only a few values are kept: the ``rate_limits`` numbers (as a cache
 percent and the session's cost. Paths, session ids and the rest are dropped here, so nothing
 else of stdin can reach the cache or the output.
 
-Imported only when stdin is not a terminal; standard library only, no threads (``select`` on
+Imported only when stdin is a pipe, a socket or a file (not a terminal or another device); standard library only, no threads (``select`` on
 the descriptor, and never ``O_NONBLOCK``: the pipe's file description is shared with its writer).
 """
 
@@ -77,8 +77,8 @@ def read_session(fd: int, observed_at: float) -> Session | None:
 def read_bounded(fd: int, limit: int = MAX_BYTES, wait: float = WAIT_SECONDS) -> bytes | None:
     """Everything up to EOF on ``fd`` if it came within ``wait`` seconds and ``limit`` bytes, else ``None``."""
     try:
-        if stat.S_ISCHR(os.fstat(fd).st_mode) and os.isatty(fd):
-            return None  # a person typing: never wait for them
+        if stat.S_ISCHR(os.fstat(fd).st_mode):
+            return None  # a terminal (a person typing: never wait for them), /dev/null, /dev/zero
     except OSError:  # no stdin at all (closed descriptor)
         return None
     deadline = time.monotonic() + wait
