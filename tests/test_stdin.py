@@ -119,6 +119,20 @@ def test_library_readers_see_the_observation(command_env: dict[str, str], https_
         )
 
 
+def test_library_observe_feeds_the_cache(command_env: dict[str, str], https_server: LoopbackServer, ca_file: str) -> None:
+    """UsageClient.observe, as another status-line tool would call it: no credential read, no
+    request; the next reader of the cache (the command) shows the numbers."""
+    invoke([], command_env)
+    rate_limits = json.loads(session_json(61.0, 72.0))["rate_limits"]
+    with UsageClient(environ=command_env, cache=True, clock=lambda: T0 + 5, verify=ca_file) as client:
+        taken = client.observe(Observation.from_rate_limits(rate_limits, T0 + 5))
+    assert ({"five_hour", "seven_day"}, "61 72\n", 1) == (
+        taken,
+        invoke(["--format", "{five_hour} {seven_day}"], at(command_env, 10))[1],
+        https_server.request_count,
+    )
+
+
 def test_cache_keeps_only_the_numbers_and_stays_private(command_env: dict[str, str]) -> None:
     """The bridged file is 0600 and holds none of stdin's paths, session id, model or cost."""
     invoke([], command_env)
