@@ -22,12 +22,14 @@ LAUNCHER_SOURCE = Path(__file__).resolve().parent / "spawn_rss.c"
 
 @dataclass(frozen=True)
 class Command:
-    """One command of a comparison: its argv, its environment, and what its stdout must contain."""
+    """One command of a comparison: its argv, its environment, what its stdout must contain, and
+    the file its stdin comes from (``None``: /dev/null)."""
 
     name: str
     argv: Sequence[str]
     env: Mapping[str, str]
     expect_stdout: bytes = b""
+    stdin: Path | None = None
 
 
 @dataclass
@@ -62,8 +64,9 @@ def build_launcher(directory: Path) -> Path:
 
 def run_once(command: Command, launcher: Path) -> tuple[float, int]:
     """Run ``command`` once with its output discarded; return (wall seconds, peak RSS in KiB)."""
+    feed = [] if command.stdin is None else ["-i", str(command.stdin)]
     done = subprocess.run(
-        [str(launcher), *command.argv], env=dict(command.env), capture_output=True, text=True, check=True
+        [str(launcher), *feed, *command.argv], env=dict(command.env), capture_output=True, text=True, check=True
     )
     nanoseconds, rss_kb, exit_code = (int(field) for field in done.stdout.split())
     if exit_code != 0:
@@ -73,7 +76,8 @@ def run_once(command: Command, launcher: Path) -> tuple[float, int]:
 
 def check(command: Command) -> None:
     """Run once with output captured: a benchmark of a command that fails would measure nothing."""
-    done = subprocess.run(list(command.argv), env=dict(command.env), capture_output=True, timeout=60)
+    with open(command.stdin or "/dev/null", "rb") as stdin:
+        done = subprocess.run(list(command.argv), env=dict(command.env), stdin=stdin, capture_output=True, timeout=60)
     if done.returncode != 0 or command.expect_stdout not in done.stdout:
         raise CommandFailed(
             f"{command.name} exited with {done.returncode}; stdout {done.stdout[:300]!r}; "

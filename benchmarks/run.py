@@ -168,12 +168,25 @@ def process_commands(workspace: Workspace, server: ServerProcess) -> tuple[dict[
         return [python, "-c", f"import requests; print(requests.get({server.url!r}, verify={str(ca)!r}).json())"]
 
     cold = [*claude_usage, "--no-cache", "--json"]
+    # What Claude Code writes to a status line's stdin (issue 13); resets in the future, so the
+    # numbers are taken and bridged into the cache (once per value, then only read).
+    now = int(time.time())
+    session = workspace.root / "statusline-stdin.json"
+    session.write_text(json.dumps({
+        "session_id": "bench", "cwd": str(workspace.root), "model": {"id": "claude-opus", "display_name": "Opus"},
+        "cost": {"total_cost_usd": 0.42}, "context_window": {"used_percentage": 12},
+        "rate_limits": {
+            "five_hour": {"used_percentage": 50, "resets_at": now + 7200},
+            "seven_day": {"used_percentage": 70, "resets_at": now + 3 * 86400},
+        },
+    }))
     commands = [
         Command("python -c pass", [python, "-c", "pass"], env),
         Command("python -c 'import json'", [python, "-c", "import json"], env),
         Command("import claude_usage", [python, "-c", "import claude_usage"], env),
         Command("import json, dataclasses, datetime", [python, "-c", "import json, dataclasses, datetime"], env),
         Command("cached command", [*claude_usage, "--json"], env, b'"five_hour"'),
+        Command("fed status line", [*claude_usage, "--statusline"], env, b"5h 50%", session),
         # Each side with its own default trust store (plus the test CA): what a cold run costs.
         Command("cold command", cold, dict(cold_env, CLAUDE_USAGE_CA_BUNDLE=str(workspace.our_trust)), b'"five_hour"'),
         Command("requests one-liner", one_liner(workspace.requests_trust), env, b"five_hour"),
@@ -222,6 +235,7 @@ def process_rows(results: dict[str, Runs]) -> list[Row]:
         rows.append(time_row("4. context: cold command vs curl", "cold command", "curl", None))
     rows += [
         time_row("5. cached `--json` vs `python -c 'import json'`", "cached command", "python -c 'import json'", 1.5),
+        time_row("5. `--statusline` fed by stdin, fresh cache, vs `python -c 'import json'`", "fed status line", "python -c 'import json'", 1.2),
         time_row("6. import claude_usage vs import json, dataclasses, datetime", "import claude_usage", "import json, dataclasses, datetime", 1.3),
         rss_row("7. peak RSS: cached command vs `import json`", "cached command", "python -c 'import json'", 1.3),
         rss_row("7. peak RSS: cold command vs requests one-liner", "cold command", "requests one-liner", 1.1),

@@ -2,7 +2,8 @@
  *
  * Why a separate program: Linux keeps a process's peak RSS across exec, so a child forked from
  * the (large) Python runner would report at least the runner's size. Forked from this small
- * program, the figure is the command's own. The child's stdout and stderr go to /dev/null.
+ * program, the figure is the command's own. The child's stdout and stderr go to /dev/null, and
+ * its stdin comes from /dev/null, or from FILE with "-i FILE" (what a status line is fed).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -19,9 +20,15 @@ int main(int argc, char **argv)
     struct rusage usage;
     int status = 0;
     pid_t child;
+    const char *input = "/dev/null";
 
+    if (argc >= 3 && argv[1][0] == '-' && argv[1][1] == 'i' && argv[1][2] == '\0') {
+        input = argv[2];
+        argv += 2;
+        argc -= 2;
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: spawn_rss COMMAND [ARG...]\n");
+        fprintf(stderr, "usage: spawn_rss [-i FILE] COMMAND [ARG...]\n");
         return 2;
     }
     clock_gettime(CLOCK_MONOTONIC, &start);
@@ -32,11 +39,12 @@ int main(int argc, char **argv)
     }
     if (child == 0) {
         int null = open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2(null, STDIN_FILENO);
-            dup2(null, STDOUT_FILENO);
-            dup2(null, STDERR_FILENO);
-        }
+        int in = open(input, O_RDONLY);
+        if (null < 0 || in < 0)
+            _exit(126);
+        dup2(in, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
         execv(argv[1], argv + 1);
         _exit(127);
     }

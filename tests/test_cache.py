@@ -220,6 +220,7 @@ def test_cache_document_schema(tmp_path: Path) -> None:
         "blocked_until": None,
         "failures": 0,
         "problems": [],
+        "observed": {},
         "last_error": None,
     }
     assert expected == document(tmp_path)

@@ -151,6 +151,9 @@ def test_json_schema(command_env: dict[str, str]) -> None:
         "age_seconds": 42,
         "stale": False,
         "problems": [],
+        "sources": {
+            key: {"source": "server", "observed_at": "2026-03-02T08:46:00+00:00"} for key in ("five_hour", "seven_day", "seven_day_sonnet")
+        },
     }
     assert (0, expected, 1) == (status, json.loads(out), len(out.splitlines()))
 

@@ -25,6 +25,7 @@ _EXPORTS = {
     "locate_credentials": "claude_usage.credentials",
     "UsageCache": "claude_usage.cache",
     "CacheResult": "claude_usage.cache",
+    "Observation": "claude_usage.cache",
     "harden_process": "claude_usage.hardening",
     "security_status": "claude_usage.hardening",
     "SecurityStatus": "claude_usage.hardening",
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
     # `X as X`: explicit re-exports, so `from claude_usage import UsageData` passes mypy --strict.
     from claude_usage.cache import CacheResult as CacheResult
+    from claude_usage.cache import Observation as Observation
     from claude_usage.cache import UsageCache as UsageCache
     from claude_usage._endpoint import DEFAULT_API_URL as DEFAULT_API_URL
     from claude_usage.client import UsageClient as UsageClient

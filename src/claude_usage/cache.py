@@ -42,6 +42,7 @@ from claude_usage.errors import (
     UnexpectedStatusError,
 )
 from claude_usage._typing import TYPE_CHECKING
+from claude_usage.windows import WINDOWS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -56,6 +57,7 @@ __all__ = [
     "CacheResult",
     "CacheState",
     "Fetched",
+    "Observation",
     "UsageCache",
     "block_seconds",
     "cache_key",
@@ -80,6 +82,14 @@ MAX_JITTER = 5.0
 LOCK_POLL_SECONDS = 0.02
 #: The server's body is capped at 1 MiB; anything much larger is not ours.
 MAX_CACHE_BYTES = 4 * 1024 * 1024
+#: The source of data a request to the server brought, and of Claude Code's status-line stdin.
+SERVER = "server"
+CLAUDE_CODE = "claude_code"
+#: An observation that repeats the cached numbers is written only when the recorded one is older
+#: than this: a status line renders every second, and a write with fsync costs more than the render.
+OBSERVATION_REWRITE_SECONDS = 60.0
+#: Two reset times this close name the same window (the server's carry microseconds, stdin's not).
+SAME_RESET_SECONDS = 60.0
 
 
 def default_cache_dir(environ: Mapping[str, str]) -> str | None:
@@ -139,6 +149,67 @@ class Fetched:
         return f"Fetched(usage={self.usage!r}, subscription_type={self.subscription_type!r}, rate_limit_tier={self.rate_limit_tier!r})"
 
 
+class Observation:
+    """Usage numbers seen without a request, e.g. in Claude Code's status-line stdin.
+
+    ``windows`` maps a window's JSON key (only keys of :data:`claude_usage.windows.WINDOWS`) to
+    ``(utilization, resets_at, observed_at)``: percent used, the reset as epoch seconds (or
+    ``None``), and when it was observed (epoch seconds). ``source`` names where it came from
+    (``"claude_code"``); :meth:`UsageCache.observe` bridges it into the shared cache.
+    """
+
+    __slots__ = ("windows", "source")
+
+    def __init__(self, windows: Mapping[str, tuple[float, float | None, float]], source: str = CLAUDE_CODE) -> None:
+        self.windows = dict(windows)
+        self.source = source
+
+    @classmethod
+    def from_rate_limits(cls, rate_limits: Any, observed_at: float, source: str = CLAUDE_CODE) -> Observation:
+        """The windows of Claude Code's ``rate_limits`` object (``{"five_hour": {"used_percentage":
+        23.5, "resets_at": 1738425600}, ...}``), parsed tolerantly: a window that is not in the
+        windows table, or whose numbers are not numbers, is left out; anything else is ignored."""
+        found: dict[str, tuple[float, float | None, float]] = {}
+        if isinstance(rate_limits, dict):
+            for key, _label, _alias, _hours in WINDOWS:
+                window = rate_limits.get(key)
+                if not isinstance(window, dict):
+                    continue
+                used = _finite(window.get("used_percentage"))
+                resets_at = window.get("resets_at")
+                reset = None if resets_at is None else _finite(resets_at)
+                # Epoch seconds; milliseconds (or garbage) would put the reset past the year 5000.
+                if used is None or used < 0 or (resets_at is not None and (reset is None or not 0 < reset < 1e11)):
+                    continue
+                found[key] = (used, reset, observed_at)
+        return cls(found, source)
+
+    def __repr__(self) -> str:
+        return f"Observation({self.windows!r}, source={self.source!r})"
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite JSON number (not a bool), else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if -float("inf") < number < float("inf") else None
+
+
+def iso_utc(seconds: float) -> str:
+    """Epoch seconds as the server writes ``resets_at`` (``2026-03-02T11:00:00.521744+00:00``;
+    no fraction when whole), without importing datetime (the ``--json`` hit loads none)."""
+    whole = int(seconds // 1)
+    micro = round((seconds - whole) * 1e6)
+    if micro >= 1_000_000:
+        whole, micro = whole + 1, 0
+    fraction = f".{micro:06d}" if micro else ""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + fraction + "+00:00"
+
+
 # The records below are plain slotted classes rather than dataclasses: importing dataclasses
 # (inspect, ast, dis...) and building each class costs the command's cache hit tens of ms.
 
@@ -162,7 +233,7 @@ class _Entry:
 
     __slots__ = (
         "source", "fetched_at", "data", "usage", "subscription_type", "rate_limit_tier",
-        "blocked_until", "failures", "last_error", "problems",
+        "blocked_until", "failures", "last_error", "problems", "observed",
     )
 
     def __init__(
@@ -177,6 +248,7 @@ class _Entry:
         failures: int = 0,
         last_error: _Failure | None = None,
         problems: tuple[str, ...] = (),
+        observed: dict[str, tuple[str, float]] | None = None,
     ) -> None:
         self.source = source
         self.fetched_at = fetched_at
@@ -188,6 +260,9 @@ class _Entry:
         self.failures = failures
         self.last_error = last_error
         self.problems = problems
+        # Window key -> (source, observed_at) for windows whose numbers did not come with the
+        # request at fetched_at (Claude Code's stdin); every other window is the server's.
+        self.observed = observed or {}
 
     def failed(self, failure: _Failure, blocked_until: float | None) -> _Entry:
         """This entry's data, with one more failure recorded."""
@@ -202,7 +277,64 @@ class _Entry:
             self.failures + 1,
             failure,
             self.problems,
+            self.observed,
         )
+
+    def with_observation(self, observation: Observation, now: float) -> tuple[_Entry, set[str], bool]:
+        """This entry with ``observation``'s windows where they are newer: the entry, the keys
+        whose cached numbers are now the observation's, and whether anything is worth writing.
+
+        A window is taken unless what is cached is newer: observed later, or, for the same reset,
+        a higher percentage (usage only grows within a window, so a lower one is an old reading,
+        e.g. of an idle session), or a later reset. A reset already passed is no news at all.
+        """
+        if self.data is None or self.fetched_at is None:
+            return self, set(), False  # nothing to attach numbers to; a request comes next anyway
+        data = self.data
+        observed = self.observed
+        problems = self.problems
+        current: set[str] = set()
+        changed = False
+        for key, (utilization, resets_at, observed_at) in observation.windows.items():
+            if resets_at is not None and resets_at <= now:
+                continue
+            cached = data.get(key)
+            cached_source, cached_at = observed.get(key, (SERVER, self.fetched_at))
+            if observed_at < cached_at:
+                continue
+            reset_text = None if resets_at is None else iso_utc(resets_at)
+            if isinstance(cached, dict):
+                cached_use = _finite(cached.get("utilization"))
+                cached_reset = cached.get("resets_at")
+                cached_epoch = epoch_seconds(cached_reset) if isinstance(cached_reset, str) else None
+                if resets_at is not None and cached_epoch is not None and resets_at < cached_epoch - SAME_RESET_SECONDS:
+                    continue
+                same_window = resets_at is None or cached_epoch is None or abs(resets_at - cached_epoch) <= SAME_RESET_SECONDS
+                if same_window and cached_use is not None and utilization < cached_use:
+                    continue
+                if (
+                    cached_source == observation.source
+                    and cached_use == utilization
+                    and cached_reset == reset_text
+                    and observed_at - cached_at < OBSERVATION_REWRITE_SECONDS
+                ):
+                    current.add(key)  # the same numbers, recorded a moment ago: no write
+                    continue
+            if data is self.data:  # copy on first change: the caller's entry stays as it was
+                data, observed = dict(data), dict(observed)
+            data[key] = {"utilization": utilization, "resets_at": reset_text}
+            observed[key] = (observation.source, observed_at)
+            # A window the server sent but that was not understood now holds understood numbers.
+            problems = tuple(line for line in problems if not line.startswith((f"{key}:", f"{key}.")))
+            current.add(key)
+            changed = True
+        if not changed:
+            return self, current, False
+        entry = _Entry(
+            self.source, self.fetched_at, data, None, self.subscription_type, self.rate_limit_tier,
+            self.blocked_until, self.failures, self.last_error, problems, observed,
+        )
+        return entry, current, True
 
     def to_document(self) -> dict[str, Any]:
         failure = self.last_error
@@ -216,6 +348,7 @@ class _Entry:
             "blocked_until": self.blocked_until,
             "failures": self.failures,
             "problems": list(self.problems),
+            "observed": {key: {"source": source, "observed_at": at} for key, (source, at) in self.observed.items()},
             "last_error": None
             if failure is None
             else {"kind": failure.kind, "message": failure.message, "at": failure.at, "status": failure.status},
@@ -257,6 +390,13 @@ class _Entry:
                 status=status if isinstance(status, int) and not isinstance(status, bool) else None,
             )
         failures = document.get("failures", 0)
+        # Absent in files written before observations were bridged: every window is the server's.
+        observed: dict[str, tuple[str, float]] = {}
+        records = document.get("observed") or {}
+        if not isinstance(records, dict):
+            raise ValueError("observed is not an object")
+        for key, record in records.items():
+            observed[key] = (str(record["source"]), float(record["observed_at"]))
         return cls(
             source=source,
             fetched_at=fetched_at,
@@ -268,6 +408,7 @@ class _Entry:
             failures=failures if isinstance(failures, int) and not isinstance(failures, bool) else 0,
             last_error=last_error,
             problems=tuple(problems),
+            observed=observed,
         )
 
 
@@ -283,6 +424,32 @@ def _optional_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def epoch_seconds(text: str) -> float | None:
+    """``YYYY-MM-DDTHH:MM:SS[.f]`` with ``Z`` or ``+HH:MM``/``-HH:MM`` as epoch seconds, else
+    ``None``; without datetime, which the ``--json`` cache hit does not load."""
+    try:
+        if text.endswith("Z"):
+            body, offset = text[:-1], 0
+        else:
+            body, sign, hours, minutes = text[:-6], text[-6], int(text[-5:-3]), int(text[-2:])
+            if sign not in "+-" or text[-3] != ":":
+                return None
+            offset = (hours * 3600 + minutes * 60) * (1 if sign == "+" else -1)
+        if body[4:17:3] != "--T::":
+            return None
+        year, month, day = int(body[0:4]), int(body[5:7]), int(body[8:10])
+        seconds = int(body[11:13]) * 3600 + int(body[14:16]) * 60 + float(body[17:])
+    except (ValueError, IndexError):
+        return None
+    # Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return (era * 146097 + day_of_era - 719468) * 86400 + seconds - offset
+
+
 class CacheResult:
     """The outcome of :meth:`UsageCache.get`.
 
@@ -295,6 +462,7 @@ class CacheResult:
 
     __slots__ = (
         "data", "fetched_at", "now", "error", "requested", "subscription_type", "rate_limit_tier", "problems", "_usage",
+        "observed", "current",
     )
 
     def __init__(
@@ -309,10 +477,18 @@ class CacheResult:
         *,
         usage: UsageData | None = None,
         problems: tuple[str, ...] = (),
+        observed: dict[str, tuple[str, float]] | None = None,
+        current: frozenset[str] = frozenset(),
     ) -> None:
         self.data = data
         self.fetched_at = fetched_at
         self.now = now
+        #: Window key -> (source, observed_at) of windows whose numbers are newer than
+        #: ``fetched_at`` (an :class:`Observation`'s); the other windows are the server's.
+        self.observed = observed or {}
+        #: The keys of the windows the observation passed to ``get`` is in ``data`` for (taken,
+        #: or the same numbers already cached).
+        self.current = current
         self.error = error
         self.requested = requested
         self.subscription_type = subscription_type
@@ -338,6 +514,11 @@ class CacheResult:
     def age_seconds(self) -> float | None:
         """Seconds since ``usage`` was fetched."""
         return None if self.fetched_at is None else max(0.0, self.now - self.fetched_at)
+
+    def source_of(self, key: str) -> tuple[str, float | None]:
+        """Where the window ``key``'s numbers came from and when they were observed:
+        ``("claude_code", t)`` for an observation's, else ``("server", fetched_at)``."""
+        return self.observed.get(key, (SERVER, self.fetched_at))
 
     def usage_or_raise(self) -> UsageData:
         """The data, stale or not; the error when there is none."""
@@ -426,8 +607,14 @@ class UsageCache:
         ignore_block: bool = False,
         wait: float = 15.0,
         decode: bool = True,
+        observation: Observation | None = None,
+        observed_max_age: float | None = None,
     ) -> CacheResult:
         """Usage for ``key``: from the cache when fresh, else from ``fetch`` by one process at a time.
+
+        ``observation`` is first bridged into the cache (see :meth:`observe`) and shown in the
+        result. When it keeps the windows with an alias (5-hour and 7-day) current, the rest of
+        the data is served while younger than ``observed_max_age`` (if longer than ``max_age``).
 
         ``force`` sends a request even when the cache is fresh (a block still holds it back unless
         ``ignore_block``); ``wait`` bounds the time spent waiting for another process's fetch.
@@ -439,7 +626,12 @@ class UsageCache:
         """
         started = self._clock()
         entry = self._read(key, source, decode)
-        answer = self._answer_without_request(entry, started, started, max_age, force, ignore_block)
+        current: set[str] = set()
+        if observation is not None and entry is not None:
+            entry, current = self._bridge(key, source, entry, observation, started, decode)
+            if observed_max_age is not None and _KEPT_CURRENT <= current:
+                max_age = max(max_age, observed_max_age)
+        answer = self._answer_without_request(entry, started, started, max_age, force, ignore_block, current)
         if answer is not None:
             return answer
         lock = self._lock(key, wait)
@@ -448,7 +640,9 @@ class UsageCache:
                 return self._gave_up_waiting(key, source, started, max_age, wait, decode)
             if lock is not None:
                 entry = self._read(key, source, decode)  # another process may have fetched meanwhile
-                answer = self._answer_without_request(entry, self._clock(), started, max_age, force, ignore_block)
+                if observation is not None and entry is not None:
+                    entry, current = entry.with_observation(observation, started)[:2]
+                answer = self._answer_without_request(entry, self._clock(), started, max_age, force, ignore_block, current)
                 if answer is not None:
                     return answer
             return self._fetch_and_record(key, source, entry, fetch)
@@ -457,7 +651,14 @@ class UsageCache:
                 os.close(lock)  # closing releases the flock
 
     def _answer_without_request(
-        self, entry: _Entry | None, now: float, started: float, max_age: float, force: bool, ignore_block: bool
+        self,
+        entry: _Entry | None,
+        now: float,
+        started: float,
+        max_age: float,
+        force: bool,
+        ignore_block: bool,
+        current: set[str] | None = None,
     ) -> CacheResult | None:
         if entry is None:
             return None
@@ -465,10 +666,45 @@ class UsageCache:
             age = now - entry.fetched_at
             # Fetched since this call began satisfies even a forced request: it is as new as ours.
             if entry.fetched_at >= started or (not force and abs(age) < max_age):
-                return self._result(entry, now)
+                return self._result(entry, now, current=current)
         if not ignore_block and entry.blocked_until is not None and entry.blocked_until > now:
-            return self._result(entry, now, error=_blocked_error(entry, now))
+            return self._result(entry, now, error=_blocked_error(entry, now), current=current)
         return None
+
+    def observe(self, key: str, source: str, observation: Observation) -> set[str]:
+        """Bridge ``observation`` into the cached entry for ``key``, so that every reader sees its
+        numbers without a request; returns the keys of the windows the cache now holds them for.
+
+        A window is taken only where the cached numbers are not newer (see the README, "The
+        cache"), with the observation's own time; nothing else of the entry changes (``fetched_at``
+        stays the server's). Nothing is taken when there is no cached data yet. The file is
+        rewritten atomically under the fetch lock; when another process holds that lock (it is
+        fetching newer data) the write is skipped.
+        """
+        entry = self._read(key, source, False)
+        if entry is None:
+            return set()
+        return self._bridge(key, source, entry, observation, self._clock(), False)[1]
+
+    def _bridge(
+        self, key: str, source: str, entry: _Entry, observation: Observation, now: float, decode: bool
+    ) -> tuple[_Entry, set[str]]:
+        merged, current, changed = entry.with_observation(observation, now)
+        if not changed or self._ready_directory() is None:
+            return merged, current
+        lock = self._lock(key, 0.0)
+        if isinstance(lock, int):
+            try:
+                # Under the lock, from the file as it is now: a concurrent observation or fetch
+                # may have landed since the read above.
+                latest = self._read(key, source, decode)
+                if latest is not None:
+                    merged, current, changed = latest.with_observation(observation, now)
+                    if changed:
+                        self._write(key, merged)
+            finally:
+                os.close(lock)
+        return merged, current
 
     def _fetch_and_record(self, key: str, source: str, entry: _Entry | None, fetch: Callable[[], Fetched]) -> CacheResult:
         previous = entry or _Entry(source=source)
@@ -509,7 +745,14 @@ class UsageCache:
         return self._result(entry or _Entry(source=source), now, error=error)
 
     @staticmethod
-    def _result(entry: _Entry, now: float, *, error: ClaudeUsageError | None = None, requested: bool = False) -> CacheResult:
+    def _result(
+        entry: _Entry,
+        now: float,
+        *,
+        error: ClaudeUsageError | None = None,
+        requested: bool = False,
+        current: set[str] | None = None,
+    ) -> CacheResult:
         return CacheResult(
             data=entry.data,
             usage=entry.usage,
@@ -520,6 +763,8 @@ class UsageCache:
             subscription_type=entry.subscription_type,
             rate_limit_tier=entry.rate_limit_tier,
             problems=entry.problems,
+            observed=entry.observed,
+            current=frozenset(current or ()),
         )
 
     # -- the directory and its files -------------------------------------------------------
@@ -611,6 +856,9 @@ class UsageCache:
 
 
 _TIMED_OUT = object()
+#: The windows an observation must keep current for ``observed_max_age`` to apply: those with an
+#: alias in the windows table (5h, 7d), which are what Claude Code's stdin carries.
+_KEPT_CURRENT = frozenset(key for key, _label, alias, _hours in WINDOWS if alias)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from claude_usage._http import Reply, Transport
     from claude_usage._native import CredentialInfo, NativeCredential
-    from claude_usage.cache import CacheResult, CacheState, Fetched, UsageCache
+    from claude_usage.cache import CacheResult, CacheState, Fetched, Observation, UsageCache
     from claude_usage.models import UsageData
     from claude_usage.windows import Verdict
 
@@ -134,6 +134,8 @@ class UsageClient:
         force: bool = False,
         ignore_block: bool = False,
         decode: bool = True,
+        observation: Observation | None = None,
+        observed_max_age: float | None = None,
     ) -> CacheResult:
         """Usage through the cache, as a :class:`~claude_usage.cache.CacheResult` (never raises a
         request's error: it is ``result.error``, beside older data when there is some).
@@ -143,6 +145,9 @@ class UsageClient:
         ``decode=False`` leaves cached data in its ``to_dict()`` form (``result.data``) until
         ``result.usage`` is read, so a caller that only prints JSON never loads the models.
         Without a cache (``cache=None``), every call sends a request.
+        ``observation`` (e.g. Claude Code's status-line numbers) is bridged into the cache first
+        and shown; while it keeps the 5-hour and 7-day windows current, the rest is served while
+        younger than ``observed_max_age`` (see :meth:`UsageCache.get`).
         """
         from claude_usage.cache import DEFAULT_MAX_AGE, UsageCache, cache_key
 
@@ -157,8 +162,24 @@ class UsageClient:
             ignore_block=ignore_block,
             wait=self.timeout + 5.0,
             decode=decode,
+            observation=observation,
+            observed_max_age=observed_max_age,
         )
         return self.cache_result
+
+    def observe(self, observation: Observation) -> set[str]:
+        """Feed usage numbers seen elsewhere (e.g. ``Observation.from_rate_limits`` of Claude
+        Code's status-line stdin) to the shared cache, so that every reader of this login sees
+        them without a request. Reads no credential and sends nothing; returns the keys of the
+        windows the cache now holds the observation's numbers for (none without a cache, or
+        before the first request has filled it). See :meth:`UsageCache.observe`.
+        """
+        if self._cache is None:
+            return set()
+        from claude_usage.cache import cache_key
+
+        source = self.credential_source()
+        return self._cache.observe(cache_key(source.key, self.api_url), source.key, observation)
 
     def _checked(self, usage: UsageData) -> UsageData:
         # Checked after a tolerant parse rather than by parsing strictly: the cache, shared with

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from claude_usage.cache import CacheResult
     from claude_usage.cli.arguments import Arguments
+    from claude_usage.cli.stdin import Session
     from claude_usage.client import UsageClient
 
 __all__ = ["Context", "__version__", "exit_code", "main", "run"]
@@ -56,12 +57,13 @@ def run() -> None:
 class Context:
     """What a subcommand runs with: environment, streams, and the clock (real, or the tests')."""
 
-    __slots__ = ("environ", "out", "err", "_fixed", "_slept")
+    __slots__ = ("environ", "out", "err", "stdin", "_fixed", "_slept")
 
-    def __init__(self, environ: Mapping[str, str], out: TextIO, err: TextIO) -> None:
+    def __init__(self, environ: Mapping[str, str], out: TextIO, err: TextIO, stdin: int | None = None) -> None:
         self.environ = environ
         self.out = out
         self.err = err
+        self.stdin = stdin  # a descriptor, or None: there is no stdin to read
         self._fixed: float | None = None
         self._slept = 0.0
         fixed = environ.get(TEST_NOW_VARIABLE)
@@ -79,6 +81,25 @@ class Context:
             time.sleep(seconds)
         else:
             self._slept += seconds
+
+    def session(self) -> Session | None:
+        """What Claude Code wrote to stdin, when it is not a terminal (bounded; see :mod:`.stdin`)."""
+        if self.stdin is None:
+            return None
+        import stat
+
+        try:
+            mode = os.fstat(self.stdin).st_mode
+        except OSError:  # no stdin at all
+            return None
+        # Claude Code's is a pipe or a socket (a file, for `< session.json`). A device, which is
+        # what a terminal, /dev/null (cron, tmux) or /dev/zero is, is never read: the reader is
+        # not even imported.
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode):
+            return None
+        from claude_usage.cli.stdin import read_session
+
+        return read_session(self.stdin, self.now())
 
     def client(self, timeout: float | None = None) -> UsageClient:
         """A client on the shared cache, with this context's environment and clock."""
@@ -124,8 +145,10 @@ def main(
     environ: Mapping[str, str] | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    stdin: int | None = None,
 ) -> int:
-    """Run the command; return its exit status."""
+    """Run the command; return its exit status. ``stdin``: the descriptor Claude Code's session
+    JSON may come on (default: ``sys.stdin``'s, when it has one)."""
     env = os.environ if environ is None else environ
     out = sys.stdout if stdout is None else stdout
     err = sys.stderr if stderr is None else stderr
@@ -137,7 +160,7 @@ def main(
         err.write(f"{problem.usage}{PROG}: error: {problem}\n")
         return EXIT_USAGE
     try:
-        context = Context(env, out, err)
+        context = Context(env, out, err, _stdin_descriptor() if stdin is None else stdin)
         return _command(args.command)(args, context)
     except UsageError as problem:
         err.write(f"{PROG}: {problem}\n")
@@ -150,6 +173,13 @@ def main(
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `claude-usage | head -1`
         return EXIT_OK
+
+
+def _stdin_descriptor() -> int | None:
+    try:
+        return sys.stdin.fileno()
+    except (AttributeError, ValueError, OSError):  # None, closed, or a replacement without a descriptor
+        return None
 
 
 def _command(name: str) -> Callable[[Arguments, Context], int]:

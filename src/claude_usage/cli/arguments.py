@@ -128,6 +128,10 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
             Option("--format", "TEMPLATE", "print a one-line template with {field}s (listed below)", group="view"),
             Option("--statusline", None, "print a short line for a status bar", group="view"),
             _MAX_AGE,
+            Option(
+                "--rest-max-age", "SECONDS", "with Claude Code's 5h/7d numbers on stdin, serve the rest younger than this (default 900)",
+                _seconds(0.0), 900.0,
+            ),
             _NO_CACHE,
             _FORCE,
             Option("--strict", None, "fail instead of showing stale data or data with problems"),
@@ -218,6 +222,7 @@ class Arguments:
     format: str | None
     statusline: bool
     max_age: float | None
+    rest_max_age: float
     no_cache: bool
     force: bool
     strict: bool

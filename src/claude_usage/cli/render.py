@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from typing import Any, TextIO
 
     from claude_usage.cache import CacheResult
+    from claude_usage.cli.stdin import Session
     from claude_usage.errors import ClaudeUsageError
     from claude_usage.models import ExtraUsage, UsageData, UsagePeriod
 
@@ -40,6 +41,9 @@ FORMAT_FIELDS: Mapping[str, str] = {
     "stale": "'stale' when the data is older than a failed request, else empty",
     "age": "time since the data was fetched (3m)",
     "fetched_at": "when the data was fetched (ISO 8601, UTC)",
+    "model": "model display name, from Claude Code's stdin (Opus)",
+    "context": "context window used, percent, from Claude Code's stdin (42)",
+    "session_cost": "the session's cost in dollars, from Claude Code's stdin ($0.42)",
 }
 MISSING = "-"
 UNKNOWN = "?"
@@ -211,9 +215,10 @@ def _pace(row: _Row, now: datetime) -> _Pace | None:
 
 def _reset_text(period: UsagePeriod, now: datetime) -> str | None:
     left = period.time_until_reset(now=now)
-    if left is None:
-        return None
-    seconds = left.total_seconds()
+    return None if left is None else _reset_words(left.total_seconds())
+
+
+def _reset_words(seconds: float) -> str:
     return "now" if seconds <= 0 else human_duration(seconds)
 
 
@@ -270,7 +275,7 @@ def _extra_parts(extra: ExtraUsage | None, problems: Sequence[str], style: Style
     )
 
 
-def fields(usage: UsageData, result: CacheResult, now: datetime, style: Style) -> dict[str, str]:
+def fields(usage: UsageData, result: CacheResult, now: datetime, style: Style, session: Session | None = None) -> dict[str, str]:
     fields = dict.fromkeys(FORMAT_FIELDS, MISSING)
     for key in _not_understood(result.problems):
         fields[key] = UNKNOWN  # its other fields stay "-": nothing about the window is known
@@ -294,6 +299,13 @@ def fields(usage: UsageData, result: CacheResult, now: datetime, style: Style) -
     fields["age"] = human_age(result.age_seconds)
     if result.fetched_at is not None:
         fields["fetched_at"] = iso_utc(result.fetched_at)
+    if session is not None:
+        if session.model is not None:
+            fields["model"] = printable(session.model) or MISSING  # stdin's text: no terminal escapes
+        if session.context_percent is not None:
+            fields["context"] = _percent(session.context_percent)
+        if session.cost_usd is not None:
+            fields["session_cost"] = f"${session.cost_usd:,.2f}"
     return fields
 
 
@@ -304,7 +316,44 @@ def human_age(seconds: float | None) -> str:
     return f"{int(seconds)}s" if seconds < 60 else human_duration(seconds)
 
 
-def statusline(usage: UsageData, fields: Mapping[str, str], style: Style) -> str:
+def light_statusline(result: CacheResult, style: Style) -> str | None:
+    """:func:`statusline` from the data as cached (``result.data``), without the models, whose
+    import costs a status line more than the rest of its work; ``None`` when the data needs them:
+    extra usage that may be on (money in its currency's minor units), a problem, a reset time or
+    percentage of an unusual shape, or neither the 5-hour nor the 7-day window.
+    """
+    from claude_usage.cache import epoch_seconds
+
+    data = result.data
+    if data is None or result.problems:
+        return None
+    extra = data.get("extra_usage")
+    if not (extra is None or (isinstance(extra, dict) and extra.get("is_enabled") is not True)):
+        return None
+    fields = {"extra_used": MISSING, "stale": "stale" if result.stale else "", "age": human_age(result.age_seconds)}
+    for key, _label, _alias, _hours in windows.WINDOWS[:2]:
+        fields[key] = fields[f"{key}_reset"] = MISSING
+        window = data.get(key)
+        if window is None:
+            continue
+        utilization = window.get("utilization") if isinstance(window, dict) else None
+        if isinstance(utilization, bool) or not isinstance(utilization, (int, float)):
+            return None  # the models word what is wrong with it
+        resets_at = window.get("resets_at")
+        reset = epoch_seconds(resets_at) if isinstance(resets_at, str) else None
+        if resets_at is not None and reset is None:
+            return None
+        fields[key] = _percent(utilization)
+        if reset is not None:
+            fields[f"{key}_reset"] = _reset_words(reset - result.now)
+    if fields["five_hour"] == fields["seven_day"] == MISSING:
+        return None
+    return statusline(None, fields, style)
+
+
+def statusline(usage: UsageData | None, fields: Mapping[str, str], style: Style) -> str:
+    """The --statusline line from the --format ``fields`` (``usage`` only to tell an account
+    without windows; ``None`` when the fields show one)."""
     parts = []
     for key, _label, short, _hours in windows.WINDOWS[:2]:
         if fields[key] == UNKNOWN:
@@ -313,7 +362,7 @@ def statusline(usage: UsageData, fields: Mapping[str, str], style: Style) -> str
             percent = paint(f"{fields[key]}%", level_color(float(fields[key])), style)
             reset = fields[f"{key}_reset"]
             parts.append(f"{short} {percent}" + ("" if reset == MISSING else f" ({reset})"))
-    if not parts and not usage.windows:
+    if not parts and usage is not None and not usage.windows:
         parts.append("no usage windows")
     if fields["extra_used"] != MISSING:
         parts.append(f"extra {fields['extra_used']}/{fields['extra_limit']}")
