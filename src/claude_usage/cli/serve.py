@@ -213,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _usage_json(self) -> None:
         import json
 
-        from claude_usage.cli.show import _json_document as json_document  # the one builder of the --json document
+        from claude_usage.cli.show import json_document  # the one builder of the --json document
 
         latest = self.server.feed.latest()
         if latest is None or latest[0].data is None:

@@ -30,13 +30,13 @@ def show(args: Arguments, context: Context) -> int:
             observed_max_age=args.rest_max_age,
         )
     context.usable(result, args.strict)
-    write(context.out, _json_document(result) if args.json else _view(args, result, context, session))
+    write(context.out, json_document(result) if args.json else _view(args, result, context, session))
     context.warn_of_problems(result)
     context.warn_if_stale(result)
     return EXIT_OK
 
 
-def _json_document(result: CacheResult) -> str:
+def json_document(result: CacheResult) -> str:
     """The ``to_dict()`` form (as cached: no ``UsageData`` is built) plus the cache's fields."""
     import json
 
