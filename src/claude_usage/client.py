@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from claude_usage._http import Reply, Transport
     from claude_usage._native import CredentialInfo, NativeCredential
     from claude_usage.cache import CacheResult, CacheState, Fetched, UsageCache
+    from claude_usage.history import HistoryStore
     from claude_usage.models import UsageData
     from claude_usage.windows import Verdict
 
@@ -47,6 +48,9 @@ class UsageClient:
     :attr:`UsageData.problems`) instead of returning what could be read. ``harden=True`` calls
     :func:`claude_usage.harden_process` (with this client's environment) right before the first
     credential read; the command sets it, and the library never hardens its host on its own.
+    ``history=True`` records every answer this client gets from the server in the local history
+    (:mod:`claude_usage.history`; off when ``CLAUDE_USAGE_HISTORY=0``), or pass a ``HistoryStore``;
+    the command records, the library only when asked. Recording never fails a call.
     """
 
     def __init__(
@@ -63,6 +67,7 @@ class UsageClient:
         strict: bool = False,
         sleep: Callable[[float], None] = time.sleep,
         harden: bool = False,
+        history: HistoryStore | bool = False,
     ) -> None:
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self.api_url = resolve_api_url(api_url, self._environ)
@@ -85,6 +90,9 @@ class UsageClient:
         self._cache = _resolve_cache(cache, self._environ, clock)
         self.cache_result: CacheResult | None = None
         """How the last cached call was answered (age, stale, the error behind stale data)."""
+        self._history: HistoryStore | bool = history
+        self.on_history_warning: Callable[[str], None] | None = None
+        """Called with the one warning of a corrupt history file moved aside (default: ``warnings.warn``)."""
 
     def credential_source(self) -> CredentialSource:
         """Where the next call will read the login from (reads nothing)."""
@@ -222,7 +230,29 @@ class UsageClient:
             self.credential_info = info = credential.info
             reply = transport.fetch(self.api_url, credential, self.timeout)
         usage = interpret_reply(reply, source, now=self._clock())
+        if self._history is not False:
+            self._record(usage, source)
         return Fetched(usage, info.subscription_type, info.rate_limit_tier)
+
+    def _record(self, usage: UsageData, source: CredentialSource) -> None:
+        """The answer into the history, in this process (the one that got it); never raises."""
+        from claude_usage.history import HistoryStore, recording_enabled
+
+        if self._history is True:
+            if not recording_enabled(self._environ):
+                self._history = False
+                return
+            self._history = HistoryStore.from_environment(self._environ, warn=self._history_warning)
+        if isinstance(self._history, HistoryStore):
+            self._history.record_usage(usage, account=source.key, observed_at=self._clock())
+
+    def _history_warning(self, message: str) -> None:
+        if self.on_history_warning is not None:
+            self.on_history_warning(message)
+        else:
+            import warnings
+
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     def _open_credentials(self, source: CredentialSource) -> NativeCredential:
         if self._harden:
@@ -244,6 +274,8 @@ class UsageClient:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        if not isinstance(self._history, bool):
+            self._history.close()
 
     def __enter__(self) -> UsageClient:
         return self

@@ -86,14 +86,20 @@ class Context:
         from claude_usage.client import UsageClient
 
         cache = UsageCache.from_environment(self.environ, clock=self.now)
-        return UsageClient(
+        client = UsageClient(
             timeout=10.0 if timeout is None else timeout,
             environ=self.environ,
             clock=self.now,
             sleep=self.sleep,
             cache=cache,
             harden=True,  # before any credential is read; a cache hit reads none and loads nothing
+            history=True,  # only a request records (CLAUDE_USAGE_HISTORY=0: never); a cache hit loads no sqlite3
         )
+        client.on_history_warning = self.warn
+        return client
+
+    def warn(self, message: str) -> None:
+        self.err.write(f"{PROG}: {message}\n")
 
     def usable(self, result: CacheResult, strict: bool) -> CacheResult:
         """``result`` when it has data to show (stale data, or data with problems, unless
@@ -161,6 +167,8 @@ def _command(name: str) -> Callable[[Arguments, Context], int]:
         from claude_usage.cli.watch import watch as command
     elif name == "doctor":
         from claude_usage.cli.doctor import doctor as command
+    elif name == "history":
+        from claude_usage.cli.history import history as command
     else:
         from claude_usage.cli.show import show as command
     return command

@@ -108,6 +108,15 @@ examples:
   {PROG} doctor
   {PROG} doctor --online --json
 """,
+        "history": f"""\
+examples:
+  {PROG} history                   charts of the 5-hour and 7-day windows
+  {PROG} history --window 5h --since 6h
+  {PROG} history --since 30d --csv > usage.csv
+
+The history is $CLAUDE_USAGE_STATE_DIR/history.sqlite3, else under $XDG_STATE_HOME
+or ~/.local/state (claude-usage/); CLAUDE_USAGE_HISTORY=0 stops recording.
+""",
         "wait": f"""\
 {window_names}
 
