@@ -175,8 +175,10 @@ class HistoryStore:
         *,
         retention_days: float = DEFAULT_RETENTION_DAYS,
         warn: Callable[[str], None] | None = None,
+        busy_timeout: float = BUSY_TIMEOUT_MS / 1000,
     ) -> None:
         self.path = None if path is None else os.fspath(path)
+        self.busy_timeout = busy_timeout
         self.retention_seconds = retention_days * 86400.0
         self._warn = warn
         self._connection: sqlite3.Connection | None = None
@@ -244,10 +246,9 @@ class HistoryStore:
         if not os.path.exists(self.path):
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600))
         connection: sqlite3.Connection = module.connect(
-            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
         try:
-            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             version = connection.execute("PRAGMA user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
                 _migrate(connection, version)
@@ -284,9 +285,14 @@ class HistoryStore:
             raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
         if not observations:
             return 0
-        for attempt in (0, 1):
+        deadline = time.monotonic() + self.busy_timeout
+        moved = False
+        while True:
             connection = self._open()
             if connection is None:
+                if _is_busy(self.last_error) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    continue
                 return 0
             try:
                 return self._record(connection, observations, account, SOURCES.index(source))
@@ -294,14 +300,19 @@ class HistoryStore:
                 self.last_error = f"history not recorded: {error}"
                 try:
                     connection.execute("ROLLBACK")
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001 - no transaction was open
                     pass
-                if attempt == 0 and _is_corruption(error):
+                if not moved and _is_corruption(error):
+                    moved = True
                     self._discard()
                     self._move_aside(error)
                     continue
+                # SQLite's busy handler does not cover every lock (a schema being created, a WAL
+                # being recovered): a short wait and another try, within the same deadline.
+                if _is_busy(str(error)) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    continue
                 return 0
-        return 0
 
     def _move_aside(self, error: BaseException) -> None:
         """A file that opened but turned out corrupt: moved aside so the next open recreates it."""
@@ -448,6 +459,10 @@ def _migrate(connection: sqlite3.Connection, version: int) -> None:
     except BaseException:
         connection.execute("ROLLBACK")
         raise
+
+
+def _is_busy(text: str | None) -> bool:
+    return text is not None and ("locked" in text or "busy" in text)
 
 
 def _is_corruption(error: BaseException) -> bool:
