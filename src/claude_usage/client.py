@@ -49,8 +49,9 @@ class UsageClient:
     :func:`claude_usage.harden_process` (with this client's environment) right before the first
     credential read; the command sets it, and the library never hardens its host on its own.
     ``history=True`` records every answer this client gets from the server in the local history
-    (:mod:`claude_usage.history`; off when ``CLAUDE_USAGE_HISTORY=0``), or pass a ``HistoryStore``;
-    the command records, the library only when asked. Recording never fails a call.
+    (:mod:`claude_usage.history`; off when ``CLAUDE_USAGE_HISTORY=0``), closed with the client; or
+    pass a ``HistoryStore``, which stays yours to close. The command records, the library only when
+    asked. Recording never fails a call.
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class UsageClient:
         self.cache_result: CacheResult | None = None
         """How the last cached call was answered (age, stale, the error behind stale data)."""
         self._history: HistoryStore | bool = history
+        self._owns_history = history is True
         self.on_history_warning: Callable[[str], None] | None = None
         """Called with the one warning of a corrupt history file moved aside (default: ``warnings.warn``)."""
 
@@ -274,7 +276,7 @@ class UsageClient:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-        if not isinstance(self._history, bool):
+        if self._owns_history and not isinstance(self._history, bool):
             self._history.close()
 
     def __enter__(self) -> UsageClient:

@@ -254,7 +254,11 @@ class HistoryStore:
                 _migrate(connection, version)
             elif version > SCHEMA_VERSION:
                 raise module.OperationalError(f"the history file has schema {version}, newer than this version's {SCHEMA_VERSION}")
+            # NORMAL: a commit is durable against a crash of the process (not of the machine)
+            # without an fsync; the WAL is checkpointed every 256 pages and kept under 1 MiB.
             connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA wal_autocheckpoint = 256")
+            connection.execute("PRAGMA journal_size_limit = 1048576")
         except BaseException:
             connection.close()
             raise
@@ -380,45 +384,77 @@ class HistoryStore:
     # -- reading ------------------------------------------------------------------------------
 
     def samples(
-        self, window: str | None = None, *, since: float | None = None, until: float | None = None, account: str | None = None
+        self,
+        window: str | None = None,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        account: str | None = None,
+        with_previous: bool = False,
     ) -> list[Sample]:
-        """Samples in time order (per window), ``since <= observed_at <= until``; ``account``
-        ``None``: every account. A window whose last sample was repeated since (and not stored)
-        gets that sample once more at its last-seen time, so a flat stretch reads as flat."""
+        """Samples in time order (per account and window), ``since <= observed_at <= until``;
+        ``account`` ``None``: every account. ``with_previous`` adds the last sample before
+        ``since`` (of ``window`` and ``account``), where a rate over the span starts.
+
+        A window whose last sample was repeated since (and so not stored again) gets it once more
+        at its last-seen time, so a flat stretch reads as flat rather than as missing."""
+        lower = -(2**62) if since is None else int(since)
+        upper = 2**62 if until is None else int(until)
+        where, parameters = _filter(window, account)
+        rows = self._query(
+            f"SELECT w.key, s.observed_at, s.utilization, s.resets_at, s.source, a.key FROM samples s {_JOINS}"
+            f" WHERE {where} AND s.observed_at BETWEEN ? AND ? ORDER BY a.key, w.key, s.observed_at",
+            (*parameters, lower, upper),
+        )
+        if with_previous and since is not None:
+            rows = self._query(
+                f"SELECT w.key, s.observed_at, s.utilization, s.resets_at, s.source, a.key FROM samples s {_JOINS}"
+                f" WHERE {where} AND s.observed_at < ? ORDER BY s.observed_at DESC LIMIT 1",
+                (*parameters, lower),
+            ) + rows
+        return self._with_latest(rows, where, parameters, lower, upper)
+
+    def peaks(
+        self, window: str, *, since: float, until: float, buckets: int, account: str | None = None
+    ) -> list[Sample]:
+        """What a chart of ``buckets`` columns needs: per column and ``resets_at``, the sample with
+        the highest utilization (in time order), and the window's last-seen sample. Far fewer
+        rows than :meth:`samples` for a long span, and the same picture."""
+        lower, upper = int(since), int(until)
+        width = max(1.0, (upper - lower) / max(1, buckets))
+        where, parameters = _filter(window, account)
+        # SQLite gives the other columns of the row holding max() (its documented bare-column rule).
+        rows = self._query(
+            f"SELECT w.key, s.observed_at, max(s.utilization), s.resets_at, s.source, a.key FROM samples s {_JOINS}"
+            f" WHERE {where} AND s.observed_at BETWEEN ? AND ?"
+            " GROUP BY a.key, CAST((s.observed_at - ?) / ? AS INTEGER), s.resets_at ORDER BY a.key, s.observed_at",
+            (*parameters, lower, upper, lower, width),
+        )
+        return self._with_latest(rows, where, parameters, lower, upper)
+
+    def _query(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
         connection = self._open()
         if connection is None:
             return []
-        where = ["1"]
-        parameters: list[Any] = []
-        if window is not None:
-            where.append("w.key = ?")
-            parameters.append(window)
-        if account is not None:
-            where.append("a.key = ?")
-            parameters.append(account)
-        lower = -(2**62) if since is None else int(since)
-        upper = 2**62 if until is None else int(until)
         try:
-            rows = connection.execute(
-                "SELECT w.key, s.observed_at, s.utilization, s.resets_at, s.source, a.key FROM samples s"
-                " JOIN windows w ON w.id = s.window JOIN accounts a ON a.id = s.account"
-                f" WHERE {' AND '.join(where)} AND s.observed_at BETWEEN ? AND ? ORDER BY a.key, w.key, s.observed_at",
-                (*parameters, lower, upper),
-            ).fetchall()
-            latest = connection.execute(
-                "SELECT w.key, l.observed_at, l.utilization, l.resets_at, l.source, a.key FROM latest l"
-                " JOIN windows w ON w.id = l.window JOIN accounts a ON a.id = l.account"
-                f" WHERE {' AND '.join(where)} AND l.observed_at BETWEEN ? AND ?",
-                (*parameters, lower, upper),
-            ).fetchall()
+            return connection.execute(sql, parameters).fetchall()
         except Exception as error:  # noqa: BLE001
             self.last_error = f"history unreadable: {error}"
             return []
+
+    def _with_latest(self, rows: list[Any], where: str, parameters: Sequence[Any], lower: int, upper: int) -> list[Sample]:
+        latest = self._query(
+            f"SELECT w.key, s.observed_at, s.utilization, s.resets_at, s.source, a.key FROM latest s {_JOINS}"
+            f" WHERE {where} AND s.observed_at BETWEEN ? AND ?",
+            (*parameters, lower, upper),
+        )
         found = [_sample(row) for row in rows]
-        last_at = {(sample.account, sample.window): sample.observed_at for sample in found}
+        last_at: dict[tuple[str, str], float] = {}
+        for sample in found:
+            last_at[(sample.account, sample.window)] = max(sample.observed_at, last_at.get((sample.account, sample.window), -(2.0**62)))
         for row in latest:
             sample = _sample(row)
-            if last_at.get((sample.account, sample.window), -(2**62)) < sample.observed_at:
+            if last_at.get((sample.account, sample.window), -(2.0**62)) < sample.observed_at:
                 found.append(sample)
         found.sort(key=lambda sample: (sample.account, sample.window, sample.observed_at))
         return found
@@ -428,6 +464,21 @@ class HistoryStore:
         if connection is None:
             return 0
         return int(connection.execute("SELECT count(*) FROM samples").fetchone()[0])
+
+
+_JOINS = "JOIN windows w ON w.id = s.window JOIN accounts a ON a.id = s.account"
+
+
+def _filter(window: str | None, account: str | None) -> tuple[str, list[Any]]:
+    where = ["1"]
+    parameters: list[Any] = []
+    if window is not None:
+        where.append("w.key = ?")
+        parameters.append(window)
+    if account is not None:
+        where.append("a.key = ?")
+        parameters.append(account)
+    return " AND ".join(where), parameters
 
 
 def _sample(row: Sequence[Any]) -> Sample:

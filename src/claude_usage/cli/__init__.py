@@ -84,19 +84,23 @@ class Context:
         """A client on the shared cache, with this context's environment and clock."""
         from claude_usage.cache import UsageCache
         from claude_usage.client import UsageClient
+        from claude_usage.history import HistoryStore, recording_enabled
 
         cache = UsageCache.from_environment(self.environ, clock=self.now)
-        client = UsageClient(
+        # Opened only when a request's answer arrives (a cache hit loads no sqlite3), and never
+        # closed: closing the last connection checkpoints the WAL, which costs a run milliseconds,
+        # and the process ends right after (committed rows are in the WAL; SQLite's autocheckpoint
+        # folds them in).
+        history = HistoryStore.from_environment(self.environ, warn=self.warn) if recording_enabled(self.environ) else False
+        return UsageClient(
             timeout=10.0 if timeout is None else timeout,
             environ=self.environ,
             clock=self.now,
             sleep=self.sleep,
             cache=cache,
             harden=True,  # before any credential is read; a cache hit reads none and loads nothing
-            history=True,  # only a request records (CLAUDE_USAGE_HISTORY=0: never); a cache hit loads no sqlite3
+            history=history,
         )
-        client.on_history_warning = self.warn
-        return client
 
     def warn(self, message: str) -> None:
         self.err.write(f"{PROG}: {message}\n")

@@ -79,22 +79,29 @@ def history(args: Arguments, context: Context) -> int:
             known = ", ".join(alias or key for key, _label, alias, _hours in windows.WINDOWS)
             raise UsageError(f"unknown window {args.window!r}; known: {known}")
     account = _account(context)
+    chart = not (args.json or args.csv)
+    style = None
+    if chart:
+        from claude_usage.cli import render
+
+        style = render.style(args.color, context.environ, context.out)
     summaries = []
     with HistoryStore.from_environment(context.environ, warn=context.warn) as store:
         for key in keys:
             since = now - (args.since if args.since is not None else DAY if key == "five_hour" else 7 * DAY)
-            # A day and a bit more than the chart, for the day's burn rate and the sample before it.
-            everything = store.samples(key, since=min(since, now - 2 * DAY), until=now, account=account)
-            shown = [sample for sample in everything if sample.observed_at >= since]
-            summaries.append(Summary(key, since, shown, everything, now))
+            # The last day and the sample before it, for the burn rates.
+            recent = store.samples(key, since=now - DAY, until=now, account=account, with_previous=True)
+            if style is not None:  # a chart needs each column's peak, not every sample
+                shown = store.peaks(key, since=since, until=now, buckets=_chart_width(style), account=account)
+            else:
+                shown = store.samples(key, since=since, until=now, account=account)
+            summaries.append(Summary(key, since, shown, recent, now))
     if args.json:
         write(context.out, _json(summaries, now))
     elif args.csv:
         write(context.out, _csv(summaries, now))
     else:
-        from claude_usage.cli import render
-
-        style = render.style(args.color, context.environ, context.out)
+        assert style is not None
         write(context.out, "\n".join(_chart(summary, now, style) for summary in summaries))
     return EXIT_OK
 
@@ -165,13 +172,17 @@ def _time_label(seconds: float, span: float) -> str:
     return time.strftime("%H:%M" if span <= 2 * DAY else "%b %d", time.gmtime(seconds))
 
 
+def _chart_width(style: Style) -> int:
+    return max(20, min(style.columns, 120) - 6)
+
+
 def _chart(summary: Summary, now: float, style: Style) -> str:
     from claude_usage.cli.render import human_duration, level_color, paint
 
     label = windows.label(summary.key)
     period = (windows.period_hours(summary.key) or 0.0) * 3600.0
     span = now - summary.since
-    width = max(20, min(style.columns, 120) - 6)
+    width = _chart_width(style)
     head = f"{label}, last {human_duration(span)} (UTC)"
     if not summary.samples:
         return f"{head}\n  no samples yet: the history fills as the command fetches\n"
