@@ -333,6 +333,15 @@ def test_the_command_records_each_server_answer_once(command_env: dict[str, str]
     assert {(T0, 0)} == {(row[1], row[4]) for row in first}
 
 
+def test_a_cache_hit_loads_neither_the_history_nor_sqlite3(command_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**command_env, "CLAUDE_USAGE_STATE_DIR": str(tmp_path / "state")}
+    assert 0 == run(["--json"], env).returncode  # fetches and records
+    done = run(["--json"], {**env, "CLAUDE_USAGE_TEST_NOW": str(T0 + 10)}, "-X", "importtime")
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert (0, set()) == (done.returncode, {"sqlite3", "_sqlite3", "claude_usage.history"} & loaded)
+    assert 3 == len(rows(tmp_path / "state" / "history.sqlite3"))
+
+
 def test_history_0_turns_recording_off(command_env: dict[str, str], tmp_path: Path) -> None:
     env = {**command_env, "CLAUDE_USAGE_STATE_DIR": str(tmp_path / "state"), "CLAUDE_USAGE_HISTORY": "0"}
     assert 0 == invoke(["--no-cache"], env)[0]

@@ -50,8 +50,9 @@ class UsageClient:
     credential read; the command sets it, and the library never hardens its host on its own.
     ``history=True`` records every answer this client gets from the server in the local history
     (:mod:`claude_usage.history`; off when ``CLAUDE_USAGE_HISTORY=0``), closed with the client; or
-    pass a ``HistoryStore``, which stays yours to close. The command records, the library only when
-    asked. Recording never fails a call.
+    pass a ``HistoryStore``, or a function making one (called at the first answer; ``None``: do
+    not record), which stays yours to close. The command records, the library only when asked.
+    Recording never fails a call.
     """
 
     def __init__(
@@ -68,7 +69,7 @@ class UsageClient:
         strict: bool = False,
         sleep: Callable[[float], None] = time.sleep,
         harden: bool = False,
-        history: HistoryStore | bool = False,
+        history: HistoryStore | bool | Callable[[], HistoryStore | None] = False,
     ) -> None:
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self.api_url = resolve_api_url(api_url, self._environ)
@@ -91,8 +92,8 @@ class UsageClient:
         self._cache = _resolve_cache(cache, self._environ, clock)
         self.cache_result: CacheResult | None = None
         """How the last cached call was answered (age, stale, the error behind stale data)."""
-        self._history: HistoryStore | bool = history
-        self._owns_history = history is True
+        self._history: HistoryStore | bool | Callable[[], HistoryStore | None] = history
+        self._owned_history: HistoryStore | None = None  # made here from history=True: closed here
         self.on_history_warning: Callable[[str], None] | None = None
         """Called with the one warning of a corrupt history file moved aside (default: ``warnings.warn``)."""
 
@@ -244,7 +245,9 @@ class UsageClient:
             if not recording_enabled(self._environ):
                 self._history = False
                 return
-            self._history = HistoryStore.from_environment(self._environ, warn=self._history_warning)
+            self._history = self._owned_history = HistoryStore.from_environment(self._environ, warn=self._history_warning)
+        elif not isinstance(self._history, (bool, HistoryStore)):
+            self._history = self._history() or False
         if isinstance(self._history, HistoryStore):
             self._history.record_usage(usage, account=source.key, observed_at=self._clock())
 
@@ -276,8 +279,8 @@ class UsageClient:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-        if self._owns_history and not isinstance(self._history, bool):
-            self._history.close()
+        if self._owned_history is not None:
+            self._owned_history.close()
 
     def __enter__(self) -> UsageClient:
         return self

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from claude_usage.cache import CacheResult
     from claude_usage.cli.arguments import Arguments
     from claude_usage.client import UsageClient
+    from claude_usage.history import HistoryStore
 
 __all__ = ["Context", "__version__", "exit_code", "main", "run"]
 
@@ -84,14 +85,8 @@ class Context:
         """A client on the shared cache, with this context's environment and clock."""
         from claude_usage.cache import UsageCache
         from claude_usage.client import UsageClient
-        from claude_usage.history import HistoryStore, recording_enabled
 
         cache = UsageCache.from_environment(self.environ, clock=self.now)
-        # Opened only when a request's answer arrives (a cache hit loads no sqlite3), and never
-        # closed: closing the last connection checkpoints the WAL, which costs a run milliseconds,
-        # and the process ends right after (committed rows are in the WAL; SQLite's autocheckpoint
-        # folds them in).
-        history = HistoryStore.from_environment(self.environ, warn=self.warn) if recording_enabled(self.environ) else False
         return UsageClient(
             timeout=10.0 if timeout is None else timeout,
             environ=self.environ,
@@ -99,8 +94,18 @@ class Context:
             sleep=self.sleep,
             cache=cache,
             harden=True,  # before any credential is read; a cache hit reads none and loads nothing
-            history=history,
+            history=self.history_store,  # made at the first answer: a cache hit loads none of it
         )
+
+    def history_store(self) -> HistoryStore | None:
+        """The store a request's answer is recorded in (``None`` with ``CLAUDE_USAGE_HISTORY=0``).
+
+        Never closed: closing the last connection checkpoints the WAL, which costs a run
+        milliseconds, and the process ends right after (committed rows are in the WAL, and
+        SQLite's autocheckpoint folds them in)."""
+        from claude_usage.history import HistoryStore, recording_enabled
+
+        return HistoryStore.from_environment(self.environ, warn=self.warn) if recording_enabled(self.environ) else None
 
     def warn(self, message: str) -> None:
         self.err.write(f"{PROG}: {message}\n")
