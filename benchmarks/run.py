@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ACCESS_TOKEN, HERE, ServerProcess, Workspace, clean_environment, fixture_body, make_workspace  # noqa: E402
+import history_data  # noqa: E402
 import scaling  # noqa: E402
 from harness import Command, Runs, build_launcher, imported_modules, measure  # noqa: E402
 
@@ -55,7 +56,7 @@ class Row:
     baseline: str
     ratio: float | None
     goal: float | None
-    unit: str = "x"  # "x": ratio; "MB": an absolute growth in megabytes
+    unit: str = "x"  # "x": ratio; "MB": an absolute growth in megabytes; "ms": a difference; "MB size": a size
 
     def verdict(self, quick: bool) -> str:
         if self.goal is None or self.ratio is None:
@@ -180,6 +181,13 @@ def process_commands(workspace: Workspace, server: ServerProcess) -> tuple[dict[
             "seven_day": {"used_percentage": 70, "resets_at": now + 3 * 86400},
         },
     }))
+    # 90 days of one sample a minute for three windows, for this home's login.
+    history_dir = workspace.root / "history-90d"
+    history_dir.mkdir(mode=0o700, exist_ok=True)
+    history_file = history_dir / "history.sqlite3"
+    if not history_file.exists():
+        history_data.build(history_file, f"file:{workspace.credential_file}")
+    count = f"import sqlite3; print(sqlite3.connect({str(history_file)!r}).execute('SELECT count(*) FROM samples').fetchone()[0])"
     commands = [
         Command("python -c pass", [python, "-c", "pass"], env),
         Command("python -c 'import json'", [python, "-c", "import json"], env),
@@ -193,6 +201,15 @@ def process_commands(workspace: Workspace, server: ServerProcess) -> tuple[dict[
         # Both with the test CA alone: the same trust work, so what is left is imports and code.
         Command("cold command, test CA only", cold, cold_env, b'"five_hour"'),
         Command("requests one-liner, test CA only", one_liner(workspace.ca_file), env, b"five_hour"),
+        # The same cold command, not recording: what recording costs a request-making run.
+        Command(
+            "cold command, history off",
+            cold,
+            dict(cold_env, CLAUDE_USAGE_CA_BUNDLE=str(workspace.our_trust), CLAUDE_USAGE_HISTORY="0"),
+            b'"five_hour"',
+        ),
+        Command("history, 90 days", [*claude_usage, "history"], dict(env, CLAUDE_USAGE_STATE_DIR=str(history_dir)), b"burn rate"),
+        Command("import sqlite3 + SELECT count(*)", [python, "-c", count], env, b"388"),
     ]
     curl = shutil.which("curl")
     if curl:
@@ -240,7 +257,18 @@ def process_rows(results: dict[str, Runs]) -> list[Row]:
         rss_row("7. peak RSS: cached command vs `import json`", "cached command", "python -c 'import json'", 1.3),
         rss_row("7. peak RSS: cold command vs requests one-liner", "cold command", "requests one-liner", 1.1),
     ]
+    on, off = results["cold command"].median_seconds, results["cold command, history off"].median_seconds
+    rows += [
+        Row("9. recording: cold command minus the same with CLAUDE_USAGE_HISTORY=0", seconds_text(on), seconds_text(off), (on - off) * 1e3, 3.0, "ms"),
+        time_row("9. `history` over 90 days vs `import sqlite3` + SELECT count(*)", "history, 90 days", "import sqlite3 + SELECT count(*)", 3.0),
+    ]
     return rows
+
+
+def history_size_row(workspace: Workspace) -> Row:
+    path = workspace.root / "history-90d" / "history.sqlite3"
+    size = sum(path.with_name(path.name + suffix).stat().st_size for suffix in ("", "-wal") if path.with_name(path.name + suffix).exists())
+    return Row("9. history file: 90 days, 1 sample/min, 3 windows", kb_text(size / 1024), "", size / 1024 / 1024, 20.0, "MB size")
 
 
 def run_processes(settings: Settings, workspace: Workspace, server: ServerProcess) -> tuple[list[Row], list[str]]:
@@ -303,6 +331,14 @@ def run_scaling(settings: Settings, workspace: Workspace, server: ServerProcess)
 
 # ---------------------------------------------------------------- table
 
+def _ratio_text(ratio: float, unit: str) -> str:
+    return {"MB": f"+{ratio:.2f} MB", "ms": f"{ratio:+.2f} ms", "MB size": f"{ratio:.1f} MB"}.get(unit, f"{ratio:.3f}")
+
+
+def _goal_text(goal: float, unit: str) -> str:
+    return {"MB": f"<= +{goal:g} MB", "ms": f"<= +{goal:g} ms", "MB size": f"<= {goal:g} MB"}.get(unit, f"<= {goal:g}")
+
+
 def render(rows: list[Row], quick: bool) -> str:
     header = ("case", "ours", "baseline", "ratio", "goal", "result")
     lines = [
@@ -310,8 +346,8 @@ def render(rows: list[Row], quick: bool) -> str:
             row.case,
             row.ours,
             row.baseline,
-            "" if row.ratio is None else (f"+{row.ratio:.2f} MB" if row.unit == "MB" else f"{row.ratio:.3f}"),
-            "—" if row.goal is None else (f"<= +{row.goal:g} MB" if row.unit == "MB" else f"<= {row.goal:g}"),
+            "" if row.ratio is None else _ratio_text(row.ratio, row.unit),
+            "—" if row.goal is None else _goal_text(row.goal, row.unit),
             row.verdict(quick),
         )
         for row in rows
@@ -342,6 +378,7 @@ def main() -> int:
             print("whole-process cases...", flush=True)
             process, notes = run_processes(settings, workspace, server)
             rows += process
+            rows.append(history_size_row(workspace))
             print("scaling...", flush=True)
             rows += run_scaling(settings, workspace, server)
     print()

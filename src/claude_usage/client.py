@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from claude_usage._http import Reply, Transport
     from claude_usage._native import CredentialInfo, NativeCredential
     from claude_usage.cache import CacheResult, CacheState, Fetched, Observation, UsageCache
+    from claude_usage.history import HistoryStore
     from claude_usage.models import UsageData
     from claude_usage.windows import Verdict
 
@@ -47,6 +48,11 @@ class UsageClient:
     :attr:`UsageData.problems`) instead of returning what could be read. ``harden=True`` calls
     :func:`claude_usage.harden_process` (with this client's environment) right before the first
     credential read; the command sets it, and the library never hardens its host on its own.
+    ``history=True`` records every answer this client gets from the server in the local history
+    (:mod:`claude_usage.history`; off when ``CLAUDE_USAGE_HISTORY=0``), closed with the client; or
+    pass a ``HistoryStore``, or a function making one (called at the first answer; ``None``: do
+    not record), which stays yours to close. The command records, the library only when asked.
+    Recording never fails a call.
     """
 
     def __init__(
@@ -63,6 +69,7 @@ class UsageClient:
         strict: bool = False,
         sleep: Callable[[float], None] = time.sleep,
         harden: bool = False,
+        history: HistoryStore | bool | Callable[[], HistoryStore | None] = False,
     ) -> None:
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self.api_url = resolve_api_url(api_url, self._environ)
@@ -85,6 +92,10 @@ class UsageClient:
         self._cache = _resolve_cache(cache, self._environ, clock)
         self.cache_result: CacheResult | None = None
         """How the last cached call was answered (age, stale, the error behind stale data)."""
+        self._history: HistoryStore | bool | Callable[[], HistoryStore | None] = history
+        self._owned_history: HistoryStore | None = None  # made here from history=True: closed here
+        self.on_history_warning: Callable[[str], None] | None = None
+        """Called with the one warning of a corrupt history file moved aside (default: ``warnings.warn``)."""
 
     def credential_source(self) -> CredentialSource:
         """Where the next call will read the login from (reads nothing)."""
@@ -243,7 +254,31 @@ class UsageClient:
             self.credential_info = info = credential.info
             reply = transport.fetch(self.api_url, credential, self.timeout)
         usage = interpret_reply(reply, source, now=self._clock())
+        if self._history is not False:
+            self._record(usage, source)
         return Fetched(usage, info.subscription_type, info.rate_limit_tier)
+
+    def _record(self, usage: UsageData, source: CredentialSource) -> None:
+        """The answer into the history, in this process (the one that got it); never raises."""
+        from claude_usage.history import HistoryStore, recording_enabled
+
+        if self._history is True:
+            if not recording_enabled(self._environ):
+                self._history = False
+                return
+            self._history = self._owned_history = HistoryStore.from_environment(self._environ, warn=self._history_warning)
+        elif not isinstance(self._history, (bool, HistoryStore)):
+            self._history = self._history() or False
+        if isinstance(self._history, HistoryStore):
+            self._history.record_usage(usage, account=source.key, observed_at=self._clock())
+
+    def _history_warning(self, message: str) -> None:
+        if self.on_history_warning is not None:
+            self.on_history_warning(message)
+        else:
+            import warnings
+
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     def _open_credentials(self, source: CredentialSource) -> NativeCredential:
         if self._harden:
@@ -265,6 +300,8 @@ class UsageClient:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        if self._owned_history is not None:
+            self._owned_history.close()
 
     def __enter__(self) -> UsageClient:
         return self

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from claude_usage.cli.arguments import Arguments
     from claude_usage.cli.stdin import Session
     from claude_usage.client import UsageClient
+    from claude_usage.history import HistoryStore
 
 __all__ = ["Context", "__version__", "exit_code", "main", "run"]
 
@@ -114,7 +115,21 @@ class Context:
             sleep=self.sleep,
             cache=cache,
             harden=True,  # before any credential is read; a cache hit reads none and loads nothing
+            history=self.history_store,  # made at the first answer: a cache hit loads none of it
         )
+
+    def history_store(self) -> HistoryStore | None:
+        """The store a request's answer is recorded in (``None`` with ``CLAUDE_USAGE_HISTORY=0``).
+
+        Never closed: closing the last connection checkpoints the WAL, which costs a run
+        milliseconds, and the process ends right after (committed rows are in the WAL, and
+        SQLite's autocheckpoint folds them in)."""
+        from claude_usage.history import HistoryStore, recording_enabled
+
+        return HistoryStore.from_environment(self.environ, warn=self.warn) if recording_enabled(self.environ) else None
+
+    def warn(self, message: str) -> None:
+        self.err.write(f"{PROG}: {message}\n")
 
     def usable(self, result: CacheResult, strict: bool) -> CacheResult:
         """``result`` when it has data to show (stale data, or data with problems, unless
@@ -195,6 +210,8 @@ def _command(name: str) -> Callable[[Arguments, Context], int]:
         from claude_usage.cli.metrics import metrics as command
     elif name == "serve":
         from claude_usage.cli.serve import serve as command
+    elif name == "history":
+        from claude_usage.cli.history import history as command
     else:
         from claude_usage.cli.show import show as command
     return command

@@ -67,6 +67,27 @@ def _limit(text: str) -> tuple[str, float]:
     return name, _percent(percent.rstrip("%"))
 
 
+def _duration(text: str) -> float:
+    """``90m``, ``6h``, ``7d``, ``2w`` or a sum of them (``1d12h``), as seconds."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+    total, number = 0.0, ""
+    for character in text.strip().lower():
+        if character.isdigit() or character == ".":
+            number += character
+        elif character in units and number:
+            try:
+                total += float(number) * units[character]
+            except ValueError:
+                break
+            number = ""
+        else:
+            number = "?"
+            break
+    if number or not 0 < total < float("inf"):
+        raise ValueError(f"expected a duration such as 90m, 6h, 7d or 1d12h, not {text!r}")
+    return total
+
+
 def _color(text: str) -> str:
     if text not in _COLORS:
         raise ValueError(f"invalid choice: {text!r} (choose from {', '.join(map(repr, _COLORS))})")
@@ -212,7 +233,21 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
             _ACCOUNT_LABEL,
         ),
     ),
+    "history": (
+        "usage over time: a chart, burn rates and projections",
+        "Usage over time from the local history (every answer the command got): a chart\n"
+        "per window with its resets and the even-pace line, then the burn rate over the\n"
+        "last hour and day, the projection at reset, and how often the window filled.",
+        (
+            Option("--window", "WINDOW", "one window (5h, 7d or a key; default: 5h and 7d)"),
+            Option("--since", "DURATION", "how far back, e.g. 6h, 7d (default: 1d for 5h, 7d otherwise)", _duration),
+            Option("--json", None, "print the samples and the summary as JSON", group="view"),
+            Option("--csv", None, "print the samples and the summary as CSV", group="view"),
+            Option("--color", "{auto,always,never}", "colour output (auto: terminal and no NO_COLOR)", _color, "auto"),
+        ),
+    ),
 }
+
 
 class Arguments:
     """The parsed command line: ``command`` and one attribute per option of that command."""
@@ -237,6 +272,9 @@ class Arguments:
     account_label: str | None
     listen: str
     allow_remote: bool
+    window: str | None
+    since: float | None
+    csv: bool
 
     def __init__(self, command: str) -> None:
         self.command = command

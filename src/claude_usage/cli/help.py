@@ -118,6 +118,15 @@ examples:
   {PROG} serve                          http://127.0.0.1:9464/metrics
   {PROG} serve --listen 0.0.0.0:9464 --allow-remote
 """,
+        "history": f"""\
+examples:
+  {PROG} history                   charts of the 5-hour and 7-day windows
+  {PROG} history --window 5h --since 6h
+  {PROG} history --since 30d --csv > usage.csv
+
+The history is $CLAUDE_USAGE_STATE_DIR/history.sqlite3, else under $XDG_STATE_HOME
+or ~/.local/state (claude-usage/); CLAUDE_USAGE_HISTORY=0 stops recording.
+""",
         "wait": f"""\
 {window_names}
 
