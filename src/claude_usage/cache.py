@@ -57,6 +57,7 @@ __all__ = [
     "CacheResult",
     "CacheState",
     "Fetched",
+    "finite_number",
     "Observation",
     "UsageCache",
     "block_seconds",
@@ -175,9 +176,9 @@ class Observation:
                 window = rate_limits.get(key)
                 if not isinstance(window, dict):
                     continue
-                used = _finite(window.get("used_percentage"))
+                used = finite_number(window.get("used_percentage"))
                 resets_at = window.get("resets_at")
-                reset = None if resets_at is None else _finite(resets_at)
+                reset = None if resets_at is None else finite_number(resets_at)
                 # Epoch seconds; milliseconds (or garbage) would put the reset past the year 5000.
                 if used is None or used < 0 or (resets_at is not None and (reset is None or not 0 < reset < 1e11)):
                     continue
@@ -188,7 +189,7 @@ class Observation:
         return f"Observation({self.windows!r}, source={self.source!r})"
 
 
-def _finite(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
     """``value`` as a float when it is a finite JSON number (not a bool), else ``None``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -304,7 +305,7 @@ class _Entry:
                 continue
             reset_text = None if resets_at is None else iso_utc(resets_at)
             if isinstance(cached, dict):
-                cached_use = _finite(cached.get("utilization"))
+                cached_use = finite_number(cached.get("utilization"))
                 cached_reset = cached.get("resets_at")
                 cached_epoch = epoch_seconds(cached_reset) if isinstance(cached_reset, str) else None
                 if resets_at is not None and cached_epoch is not None and resets_at < cached_epoch - SAME_RESET_SECONDS:

@@ -213,19 +213,14 @@ class HistoryStore:
                 self._discard()
                 return None
             self._discard()
-            aside = f"{self.path}.corrupt-{int(time.time())}"
             try:
-                os.replace(self.path, aside)
-                for suffix in ("-wal", "-shm"):
-                    if os.path.exists(self.path + suffix):
-                        os.remove(self.path + suffix)
+                aside = self._set_aside()
                 self._connection = self._connect(sqlite3)
             except (OSError, sqlite3.Error) as again:
                 self.last_error = f"history unavailable: {again}"
                 self._discard()
                 return None
-            if self._warn is not None:
-                self._warn(f"the history file was corrupt ({error}); moved it to {aside} and started a new one")
+            self._warn_set_aside(error, aside)
         except OSError as error:
             self.last_error = f"history unavailable: {error.strerror or error}"
             return None
@@ -320,15 +315,23 @@ class HistoryStore:
 
     def _move_aside(self, error: BaseException) -> None:
         """A file that opened but turned out corrupt: moved aside so the next open recreates it."""
-        assert self.path is not None
-        aside = f"{self.path}.corrupt-{int(time.time())}"
         try:
-            os.replace(self.path, aside)
-            for suffix in ("-wal", "-shm"):
-                if os.path.exists(self.path + suffix):
-                    os.remove(self.path + suffix)
+            aside = self._set_aside()
         except OSError:
             return
+        self._warn_set_aside(error, aside)
+
+    def _set_aside(self) -> str:
+        """Renames the file to ``<path>.corrupt-<time>`` and drops its WAL and shared memory."""
+        assert self.path is not None
+        aside = f"{self.path}.corrupt-{int(time.time())}"
+        os.replace(self.path, aside)
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(self.path + suffix):
+                os.remove(self.path + suffix)
+        return aside
+
+    def _warn_set_aside(self, error: BaseException, aside: str) -> None:
         if self._warn is not None:
             self._warn(f"the history file was corrupt ({error}); moved it to {aside} and started a new one")
 

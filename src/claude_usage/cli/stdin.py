@@ -22,7 +22,7 @@ import stat
 import time
 
 from claude_usage._typing import TYPE_CHECKING
-from claude_usage.cache import Observation
+from claude_usage.cache import Observation, finite_number
 
 if TYPE_CHECKING:
     from typing import Any
@@ -65,7 +65,7 @@ def read_session(fd: int, observed_at: float) -> Session | None:
         return None
     observation = Observation.from_rate_limits(document.get("rate_limits"), observed_at)
     model = _get(document, "model", "display_name")
-    cost = _number(_get(document, "cost", "total_cost_usd"))
+    cost = finite_number(_get(document, "cost", "total_cost_usd"))
     return Session(
         observation if observation.windows else None,
         model if isinstance(model, str) and model else None,
@@ -112,28 +112,19 @@ def _get(document: dict[str, Any], outer: str, inner: str) -> Any:
     return part.get(inner) if isinstance(part, dict) else None
 
 
-def _number(value: Any) -> float | None:
-    # bool is an int subclass; NaN and the infinities fail the comparison.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if -1e15 < number < 1e15 else None
 
 
 def _context_percent(context: Any) -> float | None:
     """``context_window.used_percentage`` when sent; else the current usage over the window's size."""
     if not isinstance(context, dict):
         return None
-    used = _number(context.get("used_percentage"))
+    used = finite_number(context.get("used_percentage"))
     if used is not None:
         return used
-    size = _number(context.get("context_window_size"))
+    size = finite_number(context.get("context_window_size"))
     current = context.get("current_usage")
     if not size or size <= 0 or not isinstance(current, dict):
         return None
-    parts = [_number(current.get(name)) for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")]
+    parts = [finite_number(current.get(name)) for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")]
     tokens = sum(part for part in parts if part is not None)
     return tokens / size * 100
