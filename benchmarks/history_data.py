@@ -8,9 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-
-from claude_usage.history import HistoryStore  # noqa: E402
+from claude_usage.history import HistoryStore
 
 WINDOWS = ("five_hour", "seven_day", "seven_day_sonnet")
 
