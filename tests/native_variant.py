@@ -41,3 +41,16 @@ def build_native_variant(
         check=True,
     )
     return module
+
+
+#: Child-script lines that put the module at ``native`` (a path, or "-" for the installed one) in
+#: place of ``claude_usage._lib`` before the package is imported. The script sets ``native`` first.
+SWAP_IN = r"""
+import importlib.machinery, importlib.util, sys
+if native != "-":
+    loader = importlib.machinery.ExtensionFileLoader("claude_usage._lib", native)
+    spec = importlib.util.spec_from_file_location("claude_usage._lib", native, loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    sys.modules["claude_usage._lib"] = module
+"""

@@ -22,7 +22,7 @@ import pytest
 
 from conftest import ACCESS_TOKEN, REFRESH_TOKEN, fixture_body
 from loopback_server import LoopbackServer, respond
-from native_variant import build_native_variant
+from native_variant import SWAP_IN, build_native_variant
 from security.probes import child_environment, record
 
 HERE = Path(__file__).resolve().parent
@@ -30,15 +30,9 @@ CSRC = HERE.parents[1] / "csrc"
 BROKEN_MEMZERO = HERE.parent / "c" / "broken_memzero.c"
 
 CHILD = r"""
-import importlib.machinery, importlib.util, os, sys
+import os, sys
 url, ca, native, python_wipes = sys.argv[1:5]
-if native != "-":
-    # A rebuilt native module stands in for the installed one.
-    loader = importlib.machinery.ExtensionFileLoader("claude_usage._lib", native)
-    spec = importlib.util.spec_from_file_location("claude_usage._lib", native, loader=loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    sys.modules["claude_usage._lib"] = module
+""" + SWAP_IN + r"""
 import claude_usage, claude_usage._http
 if python_wipes == "off":
     claude_usage._http.wipe_bytes = lambda secret: None

@@ -25,7 +25,7 @@ import pytest
 
 from conftest import ACCESS_TOKEN, REFRESH_TOKEN, fixture_body, write_credentials
 from loopback_server import LoopbackServer, never_answer, respond
-from native_variant import build_native_variant
+from native_variant import SWAP_IN, build_native_variant
 from security.probes import child_environment, record
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux: /proc, prctl, MADV_*")
@@ -37,14 +37,9 @@ NOBODY = 65534
 
 # The process under test: reads the credential file, does `action`, prints one line per step.
 CHILD = r"""
-import importlib.machinery, importlib.util, os, sys
+import os, sys
 native, action, harden = sys.argv[1:4]
-if native != "-":
-    loader = importlib.machinery.ExtensionFileLoader("claude_usage._lib", native)
-    spec = importlib.util.spec_from_file_location("claude_usage._lib", native, loader=loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    sys.modules["claude_usage._lib"] = module
+""" + SWAP_IN + r"""
 import claude_usage
 from claude_usage import _native
 from claude_usage._lib import ffi, lib
