@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from as_nobody import outcome_as_nobody
 from claude_usage import _native
 from claude_usage._lib import ffi, lib
 from claude_usage._native import CredentialInfo
@@ -279,29 +280,13 @@ def test_dangling_symlink_is_not_found(tmp_path: Path) -> None:
 
 
 def _outcome_as_unprivileged_user(path: str) -> str:
-    """Read path in a forked child that dropped to uid/gid 65534 (root ignores permission bits)."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report one word, never return into pytest
-        outcome = "nothing"
-        try:
-            os.close(read_end)
-            if os.geteuid() == 0:
-                os.setgroups([])
-                os.setgid(65534)
-                os.setuid(65534)
-            _native.read_file(path).close()
-            outcome = "read"
-        except BaseException as error:  # noqa: BLE001 - reported to the parent
-            outcome = type(error).__name__
-        finally:
-            os.write(write_end, outcome.encode())
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        outcome = pipe.read().decode()
-    os.waitpid(pid, 0)
-    return outcome
+    """Read path as uid/gid 65534 (root ignores permission bits): "read", or the error's class name."""
+
+    def read() -> str:
+        _native.read_file(path).close()
+        return "read"
+
+    return outcome_as_nobody(read, lambda error: type(error).__name__)
 
 
 def test_unreadable_file_is_a_permission_error() -> None:

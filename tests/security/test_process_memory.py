@@ -25,6 +25,7 @@ import pytest
 
 from conftest import ACCESS_TOKEN, REFRESH_TOKEN, fixture_body, write_credentials
 from loopback_server import LoopbackServer, never_answer, respond
+from as_nobody import NOBODY, outcome_as_nobody
 from native_variant import SWAP_IN, build_native_variant
 from security.probes import child_environment, record
 
@@ -33,7 +34,6 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 HERE = Path(__file__).resolve().parent
 CSRC = HERE.parents[1] / "csrc"
 PLAIN_ALLOC = HERE.parent / "c" / "plain_alloc.c"
-NOBODY = 65534
 
 # The process under test: reads the credential file, does `action`, prints one line per step.
 CHILD = r"""
@@ -275,26 +275,9 @@ def test_no_lock_allowed_carries_on_and_reports(memlock_probe: Path) -> None:
 
 def _attack(home: Path, url: str, no_hardening_variable: bool) -> str:
     """What a uid-65534 process gets from /proc/PID/mem and PTRACE_ATTACH on its hardened child."""
-    read_end, write_end = os.pipe()
-    attacker = os.fork()
-    if attacker == 0:
-        outcome = "attacker failed"
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            outcome = _attack_as_nobody(home, url, no_hardening_variable)
-        except BaseException as error:  # noqa: BLE001 - reported to the test
-            outcome = f"error {error!r}"
-        finally:
-            os.write(write_end, outcome.encode())
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        outcome = pipe.read().decode()
-    os.waitpid(attacker, 0)
-    return outcome
+    return outcome_as_nobody(
+        lambda: _attack_as_nobody(home, url, no_hardening_variable), lambda error: f"error {error!r}"
+    )
 
 
 def _attack_as_nobody(home: Path, url: str, no_hardening_variable: bool) -> str:
