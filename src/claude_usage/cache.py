@@ -1,9 +1,11 @@
 """A usage cache shared by every process of one user, so that all of them live inside the rate limit.
 
-One JSON file per credential source (and API URL) holds the last usage data, when it was fetched,
-and the shared backoff state. Nothing in it is secret: the file name is a hash of the source's
-*location*, never of the token, and the token is never written. The file also names its source,
-checked on every read, so a file that is not this source's is a miss.
+One JSON file per account (and API URL) holds the last usage data, when it was fetched, and the
+shared backoff state. Nothing in it is secret: the file name is a hash of the account's key, the
+login's *location* (a file, a Keychain item), or for a token handed over in the environment an
+HMAC of the token under a random per-user key (:func:`token_account_key`), and the token is never
+written. The file also names its account, checked on every read, so a file that is not this
+account's is a miss.
 
 Protocol of :meth:`UsageCache.get`:
 
@@ -63,6 +65,7 @@ __all__ = [
     "block_seconds",
     "cache_key",
     "default_cache_dir",
+    "token_account_key",
 ]
 
 CACHE_VERSION = 1
@@ -116,6 +119,87 @@ def cache_key(source_key: str, api_url: str) -> str:
     for byte in f"{source_key}\n{api_url}".encode("utf-8", "surrogateescape"):
         digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
     return f"usage-{digest:016x}"
+
+
+#: The per-user HMAC key that names a token's cache entry (see :func:`token_account_key`).
+TOKEN_KEY_FILE = "token-key"
+TOKEN_KEY_BYTES = 32
+
+
+def token_account_key(token: str, directory: str | None) -> str | None:
+    """The account key of a token handed over in the environment: ``environment:`` and the
+    HMAC-SHA256 of the token under the per-user key in ``directory``, so two tokens never share
+    a cache entry, and nothing written anywhere lets a token be recovered or even tested for.
+    ``None`` when no key can be kept there (the caller then neither caches nor records)."""
+    key = None if directory is None or not _prepare_directory(directory) else _token_key(directory)
+    if key is None:
+        return None
+    # Imported here: hmac loads libcrypto, which only a token from the environment needs.
+    import hmac
+
+    message = bytearray(token.encode("utf-8", "surrogateescape"))
+    try:
+        return "environment:" + hmac.new(key, message, "sha256").hexdigest()
+    finally:
+        message[:] = bytes(len(message))  # our copy of the token; os.environ's is beyond reach
+
+
+def _token_key(directory: str) -> bytes | None:
+    """The key in ``directory``, made (0600, whole or not at all) when missing or unusable."""
+    path = os.path.join(directory, TOKEN_KEY_FILE)
+    for _attempt in range(3):
+        key = _read_token_key(path)
+        if key is not None:
+            return key
+        temporary = os.path.join(directory, f".{TOKEN_KEY_FILE}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
+        except OSError:
+            return None
+        try:
+            try:
+                os.write(fd, os.urandom(TOKEN_KEY_BYTES))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if os.path.lexists(path):
+                # Unusable (short, foreign, not a file): replaced. Racing makers each replace it
+                # once at most; the loser's entry is then a miss, never another token's data.
+                _replace(temporary, path)
+            else:
+                # A link, not a rename, so that of two processes making the key at once one wins
+                # and both then use the winner's.
+                try:
+                    os.link(temporary, path)
+                except FileExistsError:
+                    pass
+        except OSError:
+            return None
+        finally:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+        _fsync_directory(directory)
+    return None
+
+
+def _read_token_key(path: str) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        ours = not hasattr(os, "geteuid") or info.st_uid == os.geteuid()
+        if not (stat.S_ISREG(info.st_mode) and ours and info.st_size == TOKEN_KEY_BYTES and not info.st_mode & 0o077):
+            return None
+        key = os.read(fd, TOKEN_KEY_BYTES + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return key if len(key) == TOKEN_KEY_BYTES else None
 
 
 def block_seconds(error: ClaudeUsageError) -> float | None:

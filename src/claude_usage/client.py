@@ -9,7 +9,7 @@ import time
 from claude_usage import __version__
 from claude_usage._endpoint import DEFAULT_API_URL, resolve_api_url
 from claude_usage._typing import TYPE_CHECKING
-from claude_usage.credentials import CredentialSource, locate_credentials, open_credentials
+from claude_usage.credentials import TOKEN_VARIABLE, CredentialSource, locate_credentials, open_credentials
 from claude_usage.errors import (
     ConfigurationError,
     ForbiddenError,
@@ -53,6 +53,11 @@ class UsageClient:
     pass a ``HistoryStore``, or a function making one (called at the first answer; ``None``: do
     not record), which stays yours to close. The command records, the library only when asked.
     Recording never fails a call.
+
+    ``config_dir`` names the account: the login Claude Code keeps for that config directory
+    (as with ``CLAUDE_CONFIG_DIR``; ``~/.claude`` is the default profile), whatever the
+    environment's ``CLAUDE_CODE_OAUTH_TOKEN`` or ``CLAUDE_CONFIG_DIR`` say. Each account has its
+    own cache entry, backoff and history (see :mod:`claude_usage.accounts`).
     """
 
     def __init__(
@@ -70,8 +75,17 @@ class UsageClient:
         sleep: Callable[[float], None] = time.sleep,
         harden: bool = False,
         history: HistoryStore | bool | Callable[[], HistoryStore | None] = False,
+        config_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.config_dir = None if config_dir is None else os.fspath(config_dir)
+        if self.config_dir is not None:
+            from claude_usage.accounts import account_environ, configured_dirs
+
+            (self.config_dir,) = configured_dirs([self.config_dir], self._environ) or (None,)
+            if self.config_dir is None:
+                raise ConfigurationError("config_dir is empty")
+            self._environ = account_environ(self._environ, self.config_dir)
         self.api_url = resolve_api_url(api_url, self._environ)
         # Comparisons, not math.isfinite: NaN fails them too, and math is one import less on a cache hit.
         if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
@@ -112,10 +126,12 @@ class UsageClient:
         """What the shared cache holds for this client's login and URL (``None`` without a cache)."""
         if self._cache is None:
             return None
-        from claude_usage.cache import cache_key
+        from claude_usage.cache import CacheState, cache_key
 
-        source = self.credential_source()
-        return self._cache.state(cache_key(source.key, self.api_url), source.key)
+        account = self.account_key()
+        if account is None:
+            return CacheState(None, False, None)
+        return self._cache.state(cache_key(account, self.api_url), account)
 
     def trust_store(self) -> str:
         """The CA file or directory requests are verified with, after loading it (a
@@ -162,11 +178,12 @@ class UsageClient:
         """
         from claude_usage.cache import DEFAULT_MAX_AGE, UsageCache, cache_key
 
-        cache = self._cache or UsageCache(None, clock=self._clock)
-        source = self.credential_source()
+        account = self.account_key()
+        cache = self._cache if self._cache is not None and account is not None else UsageCache(None, clock=self._clock)
+        account = account or ""
         self.cache_result = cache.get(
-            cache_key(source.key, self.api_url),
-            source.key,
+            cache_key(account, self.api_url),
+            account,
             self._fetch,
             max_age=DEFAULT_MAX_AGE if max_age is None else max_age,
             force=force,
@@ -185,12 +202,26 @@ class UsageClient:
         windows the cache now holds the observation's numbers for (none without a cache, or
         before the first request has filled it). See :meth:`UsageCache.observe`.
         """
-        if self._cache is None:
+        account = None if self._cache is None else self.account_key()
+        if self._cache is None or account is None:
             return set()
         from claude_usage.cache import cache_key
 
+        return self._cache.observe(cache_key(account, self.api_url), account, observation)
+
+    def account_key(self) -> str | None:
+        """The key this client's account is cached and recorded under: the login's location, or
+        for a token in ``CLAUDE_CODE_OAUTH_TOKEN`` an HMAC of it under a per-user random key
+        (:func:`claude_usage.cache.token_account_key`), so different tokens never share data.
+        Never the token, nor anything it can be recovered from. ``None``: a token, and no
+        usable cache directory to keep the key in (nothing is cached or recorded then)."""
         source = self.credential_source()
-        return self._cache.observe(cache_key(source.key, self.api_url), source.key, observation)
+        if source.kind != "environment":
+            return source.key
+        from claude_usage.cache import default_cache_dir, token_account_key
+
+        directory = default_cache_dir(self._environ) if self._cache is None else self._cache.directory
+        return token_account_key(self._environ.get(TOKEN_VARIABLE, ""), directory)
 
     def _checked(self, usage: UsageData) -> UsageData:
         # Checked after a tolerant parse rather than by parsing strictly: the cache, shared with
@@ -270,7 +301,9 @@ class UsageClient:
         elif not isinstance(self._history, (bool, HistoryStore)):
             self._history = self._history() or False
         if isinstance(self._history, HistoryStore):
-            self._history.record_usage(usage, account=source.key, observed_at=self._clock())
+            account = self.account_key()
+            if account is not None:
+                self._history.record_usage(usage, account=account, observed_at=self._clock())
 
     def _history_warning(self, message: str) -> None:
         if self.on_history_warning is not None:
@@ -315,7 +348,8 @@ class UsageClient:
         self.close()
 
     def __repr__(self) -> str:
-        return f"UsageClient(api_url={self.api_url!r}, timeout={self.timeout!r})"
+        account = "" if self.config_dir is None else f", config_dir={self.config_dir!r}"
+        return f"UsageClient(api_url={self.api_url!r}, timeout={self.timeout!r}{account})"
 
 
 def get_usage(*, max_age: float | None = None, **options: Any) -> UsageData:

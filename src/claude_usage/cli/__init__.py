@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import TextIO
 
+    from claude_usage.accounts import Account
     from claude_usage.cache import CacheResult
     from claude_usage.cli.arguments import Arguments
     from claude_usage.cli.stdin import Session
@@ -102,8 +103,27 @@ class Context:
 
         return read_session(self.stdin, self.now())
 
-    def client(self, timeout: float | None = None) -> UsageClient:
-        """A client on the shared cache, with this context's environment and clock."""
+    def accounts(self, args: Arguments) -> list[Account] | None:
+        """The accounts ``--config-dir`` or ``CLAUDE_USAGE_ACCOUNTS`` name, labelled; ``None``
+        when neither names one: the command then shows this environment's login, as always."""
+        from claude_usage.accounts import accounts, configured_dirs
+
+        named = configured_dirs(args.config_dir, self.environ)
+        return accounts(named, environ=self.environ, emails=args.label_email != "never") if named else None
+
+    def own_login(self, account: Account) -> bool:
+        """Whether ``account`` is the login this environment uses: the one Claude Code's stdin
+        describes, when it runs the command."""
+        from claude_usage.credentials import locate_credentials
+
+        try:
+            return locate_credentials(environ=self.environ) == account.source
+        except ClaudeUsageError:
+            return False
+
+    def client(self, timeout: float | None = None, config_dir: str | None = None) -> UsageClient:
+        """A client on the shared cache, with this context's environment and clock (for the
+        account of ``config_dir``, when given)."""
         from claude_usage.cache import UsageCache
         from claude_usage.client import UsageClient
 
@@ -116,6 +136,7 @@ class Context:
             cache=cache,
             harden=True,  # before any credential is read; a cache hit reads none and loads nothing
             history=self.history_store,  # made at the first answer: a cache hit loads none of it
+            config_dir=config_dir,
         )
 
     def history_store(self) -> HistoryStore | None:
@@ -134,24 +155,34 @@ class Context:
     def usable(self, result: CacheResult, strict: bool) -> CacheResult:
         """``result`` when it has data to show (stale data, or data with problems, unless
         ``strict``), else its error raised: the request's, or the ParseError of the first problem."""
+        failure = self.failure(result, strict)
+        if failure is not None:
+            raise failure
+        return result
+
+    @staticmethod
+    def failure(result: CacheResult, strict: bool) -> ClaudeUsageError | None:
+        """Why ``result`` cannot be shown (see :meth:`usable`), or ``None``."""
         if result.error is not None and (result.data is None or strict):
-            raise result.error
+            return result.error
         if strict and result.problems:
             from claude_usage.models import parse_error  # only here: the cache hit never loads the models
 
-            raise parse_error(result.problems[0])
-        return result
+            return parse_error(result.problems[0])
+        return None
 
-    def warn_of_problems(self, result: CacheResult) -> None:
+    def warn_of_problems(self, result: CacheResult, account: str = "") -> None:
         """One stderr line per part of the body left out; on stderr so a status line stays one line."""
+        of = f"{account}: " if account else ""
         for line in result.problems:
-            self.err.write(f"{PROG}: not understood, left out: {line}\n")
+            self.err.write(f"{PROG}: {of}not understood, left out: {line}\n")
 
-    def warn_if_stale(self, result: CacheResult) -> None:
+    def warn_if_stale(self, result: CacheResult, account: str = "") -> None:
         if result.error is not None:
             from claude_usage.cli.render import error_line, human_age
 
-            self.err.write(f"{PROG}: showing data from {human_age(result.age_seconds)} ago: {error_line(result.error)}\n")
+            of = f"{account}: " if account else ""
+            self.err.write(f"{PROG}: {of}showing data from {human_age(result.age_seconds)} ago: {error_line(result.error)}\n")
 
 
 def main(
@@ -212,6 +243,8 @@ def _command(name: str) -> Callable[[Arguments, Context], int]:
         from claude_usage.cli.serve import serve as command
     elif name == "history":
         from claude_usage.cli.history import history as command
+    elif name == "accounts":
+        from claude_usage.cli.accounts import list_accounts as command
     else:
         from claude_usage.cli.show import show as command
     return command

@@ -88,10 +88,16 @@ def _duration(text: str) -> float:
     return total
 
 
-def _color(text: str) -> str:
-    if text not in _COLORS:
-        raise ValueError(f"invalid choice: {text!r} (choose from {', '.join(map(repr, _COLORS))})")
-    return text
+def _choice(*choices: str) -> Callable[[str], str]:
+    def convert(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"invalid choice: {text!r} (choose from {', '.join(map(repr, choices))})")
+        return text
+
+    return convert
+
+
+_color = _choice(*_COLORS)
 
 
 class Option:
@@ -134,6 +140,13 @@ _MAX = Option(
     "--max", "WINDOW=PERCENT", "a limit, e.g. 5h=80 (repeatable; windows below)", _limit, repeat=True, required=True
 )
 _ACCOUNT_LABEL = Option("--account-label", "NAME", "add account=NAME to every metric (none by default)")
+_CONFIG_DIR = Option(
+    "--config-dir", "DIR", "an account: its Claude Code config directory (repeatable; see Accounts below)", repeat=True
+)
+_LABEL_EMAIL = Option(
+    "--label-email", "{auto,never}", "name accounts by email address (auto) or never, for shared screens",
+    _choice("auto", "never"), "auto",
+)
 #: Prometheus's port registry lists 9464 for OpenTelemetry-style exporters of one process.
 DEFAULT_LISTEN = "127.0.0.1:9464"
 _VERSION = Option("--version", None, "show program's version number and exit")
@@ -158,6 +171,8 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
             Option("--strict", None, "fail instead of showing stale data or data with problems"),
             _REQUEST_TIMEOUT,
             Option("--color", "{auto,always,never}", "colour output (auto: terminal and no NO_COLOR)", _color, "auto"),
+            _CONFIG_DIR,
+            _LABEL_EMAIL,
             _VERSION,
         ),
     ),
@@ -172,6 +187,8 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
             _MAX_AGE,
             _NO_CACHE,
             _REQUEST_TIMEOUT,
+            _CONFIG_DIR,
+            _LABEL_EMAIL,
         ),
     ),
     "wait": (
@@ -182,6 +199,8 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
             _MAX,
             Option("--timeout", "SECONDS", "give up after this long (default: never)", _seconds(0.0)),
             _MAX_AGE,
+            _CONFIG_DIR,
+            _LABEL_EMAIL,
         ),
     ),
     "watch": (
@@ -193,6 +212,8 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
             Option("--interval", "SECONDS", "read the cache (and, off a terminal, print) this often (default 60)", _seconds(1.0), 60.0),
             Option("--notify", "PERCENT", "desktop notification when a window goes over PERCENT", _percent),
             _REQUEST_TIMEOUT,
+            _CONFIG_DIR,
+            _LABEL_EMAIL,
         ),
     ),
     "doctor": (
@@ -204,6 +225,8 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
             _JSON,
             Option("--online", None, "also send one request (unless a rate-limit block is active)"),
             _REQUEST_TIMEOUT,
+            _CONFIG_DIR,
+            _LABEL_EMAIL,
         ),
     ),
     "metrics": (
@@ -217,6 +240,8 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
             _MAX_AGE,
             _REQUEST_TIMEOUT,
             _ACCOUNT_LABEL,
+            _CONFIG_DIR,
+            _LABEL_EMAIL,
         ),
     ),
     "serve": (
@@ -231,6 +256,8 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
             _MAX_AGE,
             _REQUEST_TIMEOUT,
             _ACCOUNT_LABEL,
+            _CONFIG_DIR,
+            _LABEL_EMAIL,
         ),
     ),
     "history": (
@@ -244,6 +271,19 @@ COMMANDS: dict[str, tuple[str, str, tuple[Option, ...]]] = {
             Option("--json", None, "print the samples and the summary as JSON", group="view"),
             Option("--csv", None, "print the samples and the summary as CSV", group="view"),
             Option("--color", "{auto,always,never}", "colour output (auto: terminal and no NO_COLOR)", _color, "auto"),
+            _CONFIG_DIR,
+            _LABEL_EMAIL,
+        ),
+    ),
+    "accounts": (
+        "list the accounts it would show, and where each login lives",
+        "List the accounts the other commands show: those named by --config-dir or\n"
+        "CLAUDE_USAGE_ACCOUNTS, else the Claude Code logins found on this machine, each\n"
+        "with its label and where its login lives. Reads no secret and sends nothing.",
+        (
+            Option("--json", None, "print the accounts as JSON"),
+            _CONFIG_DIR,
+            _LABEL_EMAIL,
         ),
     ),
 }
@@ -275,6 +315,8 @@ class Arguments:
     window: str | None
     since: float | None
     csv: bool
+    config_dir: list[str]
+    label_email: str
 
     def __init__(self, command: str) -> None:
         self.command = command

@@ -5,6 +5,8 @@ A module of its own so that a run that shows neither does not load them.
 
 from __future__ import annotations
 
+import os
+
 from claude_usage.cli.arguments import COMMANDS, PROG, Option
 
 
@@ -79,10 +81,16 @@ examples:
 Results are cached for --max-age seconds in $CLAUDE_USAGE_CACHE_DIR, else
 $XDG_CACHE_HOME/claude-usage, else ~/.cache/claude-usage, shared by all processes.
 
+Accounts: --config-dir DIR (repeatable), else $CLAUDE_USAGE_ACCOUNTS (directories
+separated by {os.pathsep}), names Claude Code config directories to show side by side,
+each under its label; without either, the login of this environment.
+`{PROG} accounts` lists them, or those it finds on this machine.
+
 --format fields, W being one of
   {window_keys}:
   {{W}} {{W_reset}} {{W_elapsed}} {{W_pace}} {{W_bar}}
   {{extra_used}} {{extra_limit}} {{extra_percent}} {{plan}} {{stale}} {{age}} {{fetched_at}}
+  {{account}}
   (- when not reported; ? when sent by the server but not understood)
 
 exit codes: 0 ok, 1 other error, 2 usage, 3 not logged in, 4 expired, 5 insufficient
@@ -126,6 +134,12 @@ examples:
 
 The history is $CLAUDE_USAGE_STATE_DIR/history.sqlite3, else under $XDG_STATE_HOME
 or ~/.local/state (claude-usage/); CLAUDE_USAGE_HISTORY=0 stops recording.
+""",
+        "accounts": f"""\
+examples:
+  {PROG} accounts
+  {PROG} --config-dir ~/.claude --config-dir ~/.claude-work
+  export CLAUDE_USAGE_ACCOUNTS=~/.claude{os.pathsep}~/.claude-work
 """,
         "wait": f"""\
 {window_names}

@@ -44,6 +44,7 @@ FORMAT_FIELDS: Mapping[str, str] = {
     "model": "model display name, from Claude Code's stdin (Opus)",
     "context": "context window used, percent, from Claude Code's stdin (42)",
     "session_cost": "the session's cost in dollars, from Claude Code's stdin ($0.42)",
+    "account": "the account's label: its email address, name or config directory (Accounts, in the README)",
 }
 MISSING = "-"
 UNKNOWN = "?"
@@ -70,16 +71,20 @@ def error_line(error: ClaudeUsageError) -> str:
 def report_error(error: ClaudeUsageError, as_json: bool, out: TextIO, err: TextIO) -> int:
     """The error on stderr (and as JSON on stdout with ``as_json``); returns its exit status."""
     err.write(f"{PROG}: {error_line(error)}\n")
-    code = error.exit_code
     if as_json:
         import json
 
-        described: dict[str, Any] = {"kind": error.kind, "message": error.message, "hint": error.hint, "exit_code": code}
-        retry_after = getattr(error, "retry_after", None)
-        if retry_after is not None:
-            described["retry_after"] = round(retry_after)
-        write(out, json.dumps({"error": described}) + "\n")
-    return code
+        write(out, json.dumps({"error": error_object(error)}) + "\n")
+    return error.exit_code
+
+
+def error_object(error: ClaudeUsageError) -> dict[str, Any]:
+    """The ``"error"`` object of the ``--json`` documents."""
+    described: dict[str, Any] = {"kind": error.kind, "message": error.message, "hint": error.hint, "exit_code": error.exit_code}
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        described["retry_after"] = round(retry_after)
+    return described
 
 
 class Style:

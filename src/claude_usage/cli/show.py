@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from claude_usage._typing import TYPE_CHECKING
 from claude_usage.cli import iso_utc, write
-from claude_usage.cli.arguments import UsageError
-from claude_usage.errors import EXIT_OK
+from claude_usage.cli.arguments import PROG, UsageError
+from claude_usage.errors import EXIT_OK, ClaudeUsageError
 
 if TYPE_CHECKING:
-    from claude_usage.cache import CacheResult
+
+    from claude_usage.accounts import Account
+    from claude_usage.cache import CacheResult, Observation
     from claude_usage.cli import Context
     from claude_usage.cli.arguments import Arguments
     from claude_usage.cli.stdin import Session
@@ -20,20 +22,81 @@ def show(args: Arguments, context: Context) -> int:
     # Claude Code's numbers are bridged into the shared cache and shown; the rest of the data
     # then lasts --rest-max-age (see the README, "Status lines").
     session = context.session()
-    with context.client(args.timeout) as client:
-        result = client.get_result(
+    accounts = context.accounts(args)
+    if accounts is not None and len(accounts) > 1:
+        return _show_accounts(args, context, session, accounts)
+    account = None if accounts is None else accounts[0]
+    observation = None if session is None or (account and not context.own_login(account)) else session.observation
+    result = _result(args, context, observation, account)
+    context.usable(result, args.strict)
+    write(context.out, json_document(result) if args.json else _view(args, result, context, session, account))
+    context.warn_of_problems(result)
+    context.warn_if_stale(result)
+    return EXIT_OK
+
+
+def _result(args: Arguments, context: Context, observation: Observation | None, account: Account | None) -> CacheResult:
+    with context.client(args.timeout, None if account is None else account.config_dir) as client:
+        return client.get_result(
             max_age=args.max_age,
             force=args.no_cache or args.force,
             ignore_block=args.force,
             decode=not (args.json or args.statusline),  # both can do without the models
-            observation=None if session is None else session.observation,
+            observation=observation,
             observed_max_age=args.rest_max_age,
         )
-    context.usable(result, args.strict)
-    write(context.out, json_document(result) if args.json else _view(args, result, context, session))
-    context.warn_of_problems(result)
-    context.warn_if_stale(result)
-    return EXIT_OK
+
+
+def _show_accounts(args: Arguments, context: Context, session: Session | None, accounts: list[Account]) -> int:
+    """One block (or line, or JSON object) per account under its label; an account that fails
+    is shown failing in its place. Exit 0 when every account had data to show, else the exit
+    status of the first that had none."""
+    import json
+
+    from claude_usage.cli.fanout import accounts_document, each_account
+
+    def fetch(account: Account) -> CacheResult:
+        observation = session.observation if session is not None and context.own_login(account) else None
+        result = _result(args, context, observation, account)
+        return context.usable(result, args.strict)
+
+    answers = each_account(accounts, fetch, 10.0 if args.timeout is None else args.timeout)
+    if args.json:
+        write(context.out, accounts_document(answers, lambda result: json.loads(json_document(result))))
+    else:
+        write(context.out, "".join(_account_view(args, context, session, account, answer) for account, answer in answers))
+    status = EXIT_OK
+    for account, answer in answers:
+        if isinstance(answer, ClaudeUsageError):
+            from claude_usage.cli.render import error_line
+
+            context.err.write(f"{PROG}: {account.label}: {error_line(answer)}\n")
+            status = status or answer.exit_code
+        else:
+            context.warn_of_problems(answer, account.label)
+            context.warn_if_stale(answer, account.label)
+    return status
+
+
+def _account_view(
+    args: Arguments, context: Context, session: Session | None, account: Account, answer: CacheResult | ClaudeUsageError
+) -> str:
+    from claude_usage.cli import render
+    from claude_usage.cli.fanout import heading
+
+    if not isinstance(answer, ClaudeUsageError):
+        text = _view(args, answer, context, session if context.own_login(account) else None, account)
+        if args.statusline:
+            return f"{render.printable(account.label)}: {text}"
+        return text if args.format is not None else f"{heading(account, context, args.color)}\n{text}\n"
+    if args.format is not None:
+        shown = dict.fromkeys(render.FORMAT_FIELDS, render.MISSING)
+        shown["account"] = account.label
+        return args.format.format_map(shown) + "\n"
+    short = render.printable(answer.message.split(";")[0], 60)
+    if args.statusline:
+        return f"{render.printable(account.label)}: {render.UNKNOWN} ({short})\n"
+    return f"{heading(account, context, args.color)}\nUnavailable: {render.error_line(answer)}\n\n"
 
 
 def json_document(result: CacheResult) -> str:
@@ -55,7 +118,7 @@ def json_document(result: CacheResult) -> str:
     return json.dumps(document) + "\n"
 
 
-def _view(args: Arguments, result: CacheResult, context: Context, session: Session | None) -> str:
+def _view(args: Arguments, result: CacheResult, context: Context, session: Session | None, account: Account | None) -> str:
     # Imported here: the --json cache hit needs neither the models nor the presentation.
     from claude_usage.cli import render
 
@@ -71,10 +134,26 @@ def _view(args: Arguments, result: CacheResult, context: Context, session: Sessi
     now = datetime.fromtimestamp(result.now, timezone.utc)
     fields = render.fields(usage, result, now, style, session)
     if args.format is not None:
+        if "{account" in args.format:  # the label may read .claude.json: only when asked for
+            fields["account"] = render.printable(_label(account, context), 200)
         return args.format.format_map(fields) + "\n"
     if args.statusline:
         return render.statusline(usage, fields, style) + "\n"
     return render.default_view(usage, result, now, style)
+
+
+def _label(account: Account | None, context: Context) -> str:
+    """The account's label; without one named, this environment's login's."""
+    if account is not None:
+        return account.label
+    from claude_usage.accounts import default_dir, label
+    from claude_usage.cli.render import MISSING
+    from claude_usage.credentials import TOKEN_VARIABLE
+
+    if context.environ.get(TOKEN_VARIABLE):
+        return TOKEN_VARIABLE
+    directory = context.environ.get("CLAUDE_CONFIG_DIR") or default_dir(context.environ)
+    return MISSING if directory is None else label(directory, context.environ)
 
 
 def _check_template(template: str) -> None:
