@@ -26,6 +26,8 @@ _EXPORTS = {
     "UsageCache": "claude_usage.cache",
     "CacheResult": "claude_usage.cache",
     "Observation": "claude_usage.cache",
+    "accounts": "claude_usage.profiles",
+    "Account": "claude_usage.profiles",
     "harden_process": "claude_usage.hardening",
     "security_status": "claude_usage.hardening",
     "SecurityStatus": "claude_usage.hardening",
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
     from claude_usage.models import Limit as Limit
     from claude_usage.models import UsageData as UsageData
     from claude_usage.models import UsagePeriod as UsagePeriod
+    from claude_usage.profiles import Account as Account
+    from claude_usage.profiles import accounts as accounts
     from claude_usage.hardening import SecurityStatus as SecurityStatus
     from claude_usage.hardening import harden_process as harden_process
     from claude_usage.hardening import security_status as security_status

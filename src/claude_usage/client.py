@@ -57,7 +57,7 @@ class UsageClient:
     ``config_dir`` names the account: the login Claude Code keeps for that config directory
     (as with ``CLAUDE_CONFIG_DIR``; ``~/.claude`` is the default profile), whatever the
     environment's ``CLAUDE_CODE_OAUTH_TOKEN`` or ``CLAUDE_CONFIG_DIR`` say. Each account has its
-    own cache entry, backoff and history (see :mod:`claude_usage.accounts`).
+    own cache entry, backoff and history (see :mod:`claude_usage.profiles`).
     """
 
     def __init__(
@@ -80,7 +80,7 @@ class UsageClient:
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self.config_dir = None if config_dir is None else os.fspath(config_dir)
         if self.config_dir is not None:
-            from claude_usage.accounts import account_environ, configured_dirs
+            from claude_usage.profiles import account_environ, configured_dirs
 
             (self.config_dir,) = configured_dirs([self.config_dir], self._environ) or (None,)
             if self.config_dir is None:

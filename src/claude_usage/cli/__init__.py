@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import TextIO
 
-    from claude_usage.accounts import Account
+    from claude_usage.profiles import Account
     from claude_usage.cache import CacheResult
     from claude_usage.cli.arguments import Arguments
     from claude_usage.cli.stdin import Session
@@ -106,7 +106,7 @@ class Context:
     def accounts(self, args: Arguments) -> list[Account] | None:
         """The accounts ``--config-dir`` or ``CLAUDE_USAGE_ACCOUNTS`` name, labelled; ``None``
         when neither names one: the command then shows this environment's login, as always."""
-        from claude_usage.accounts import accounts, configured_dirs
+        from claude_usage.profiles import accounts, configured_dirs
 
         named = configured_dirs(args.config_dir, self.environ)
         return accounts(named, environ=self.environ, emails=args.label_email != "never") if named else None

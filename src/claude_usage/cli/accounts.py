@@ -11,14 +11,14 @@ from claude_usage.errors import EXIT_OK, CredentialsNotFoundError
 if TYPE_CHECKING:
     from typing import Any
 
-    from claude_usage.accounts import Account
+    from claude_usage.profiles import Account
     from claude_usage.cli import Context
     from claude_usage.cli.arguments import Arguments
 
 
 def list_accounts(args: Arguments, context: Context) -> int:
     """Exit 0 with at least one account to show, else 3 (not logged in), as the default view would."""
-    from claude_usage.accounts import ACCOUNTS_VARIABLE, accounts, configured_dirs, unmatched_keychain_items
+    from claude_usage.profiles import ACCOUNTS_VARIABLE, accounts, configured_dirs, unmatched_keychain_items
 
     configured = bool(configured_dirs(args.config_dir, context.environ))
     emails = args.label_email != "never"

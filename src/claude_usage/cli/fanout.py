@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, TypeVar
 
-    from claude_usage.accounts import Account
+    from claude_usage.profiles import Account
     from claude_usage.cli import Context
 
     T = TypeVar("T")

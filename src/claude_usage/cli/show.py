@@ -9,7 +9,7 @@ from claude_usage.errors import EXIT_OK, ClaudeUsageError
 
 if TYPE_CHECKING:
 
-    from claude_usage.accounts import Account
+    from claude_usage.profiles import Account
     from claude_usage.cache import CacheResult, Observation
     from claude_usage.cli import Context
     from claude_usage.cli.arguments import Arguments
@@ -146,7 +146,7 @@ def _label(account: Account | None, context: Context) -> str:
     """The account's label; without one named, this environment's login's."""
     if account is not None:
         return account.label
-    from claude_usage.accounts import default_dir, label
+    from claude_usage.profiles import default_dir, label
     from claude_usage.cli.render import MISSING
     from claude_usage.credentials import TOKEN_VARIABLE
 

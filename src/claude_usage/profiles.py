@@ -1,5 +1,7 @@
-"""Several Claude Code logins side by side: which accounts to show, what to call them, and where
-each one's login lives.
+"""Accounts (Claude Code's config directories, or profiles) side by side: which accounts to show,
+what to call them, and where each one's login lives. ``claude_usage.accounts()`` is
+:func:`accounts`; the module is named for the profiles it reads so that the function keeps the
+package's name for it.
 
 An account is a Claude Code config directory, as ``CLAUDE_CONFIG_DIR`` names one. Claude Code
 keeps one login per directory: ``<dir>/.credentials.json`` on Linux, on macOS the Keychain item
