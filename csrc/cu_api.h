@@ -66,6 +66,15 @@ cu_credential *cu_credential_from_token(const char *token, size_t len, cu_error 
    timeout_ms bounds each run of the security tool (CU_KEYCHAIN_AUTO); <= 0 means 5000. */
 cu_credential *cu_read_credential_keychain(int mode, const char *service, const char *account, int timeout_ms,
                                            int64_t now_ms, const char *required_scope, cu_error *err);
+/* Lists the Claude Code services ("Claude Code-credentials", or it followed by "-" and 8
+   lowercase hex digits) that hold a generic password of account; other services are skipped.
+   One attribute-only query that may not show UI: no secret is read, nothing is spawned, and a
+   locked keychain fails with errSecInteractionNotAllowed (CU_ERR_KEYCHAIN, as the locate step).
+   Each name is written NUL-terminated, one after another, into out (out_len bytes), in the
+   Keychain's order (a name held in two keychains comes twice); *used gets the bytes written.
+   CU_OK, with *used 0 when the account has no item; CU_ERR_TOO_LARGE when out is too small,
+   with *used the bytes needed. Off macOS: CU_ERR_UNSUPPORTED. */
+int cu_keychain_services(const char *account, char *out, size_t out_len, size_t *used, cu_error *err);
 
 /* Pointers stay valid until cu_credential_free; strings are not NUL-terminated
    in meaning (use *len), though a NUL follows each for convenience. */

@@ -47,6 +47,16 @@ cu_credential *cu_read_credential_keychain(int mode, const char *service, const 
     return NULL;
 }
 
+int cu_keychain_services(const char *account, char *out, size_t out_len, size_t *used, cu_error *err)
+{
+    (void)account;
+    (void)out;
+    (void)out_len;
+    if (used != NULL)
+        *used = 0;
+    return cu_fail(err, CU_ERR_UNSUPPORTED);
+}
+
 #else
 
 #include <errno.h>
@@ -571,6 +581,119 @@ static int read_with_tool(const char *service, const char *account, int timeout_
     if (status == CU_OK)
         status = parse_tool_output(output.data != NULL ? output.data : "", output.len, out, err);
     cu_free_secret(output.data, output.cap);
+    return status;
+}
+
+/* --- listing an account's services ------------------------------------------ */
+
+#define CU_LEGACY_SERVICE "Claude Code-credentials"
+#define CU_SERVICE_HASH_DIGITS 8
+/* The longest name kept ("Claude Code-credentials-" and 8 hex digits) and its NUL: a longer
+   one does not fit, and so is not Claude Code's. */
+#define CU_SERVICE_NAME_BYTES (sizeof CU_LEGACY_SERVICE "-" + CU_SERVICE_HASH_DIGITS)
+
+/* Every item of the account, attributes only: no data, so neither the ACL nor its panel is involved. */
+static CFDictionaryRef services_query(CFStringRef account)
+{
+    const void *keys[] = { kSecClass, kSecAttrAccount, kSecMatchLimit, kSecReturnAttributes, no_ui_key() };
+    const void *values[] = { kSecClassGenericPassword, account, kSecMatchLimitAll, kCFBooleanTrue, no_ui_value() };
+    return CFDictionaryCreate(kCFAllocatorDefault, keys, values, 5, &kCFTypeDictionaryKeyCallBacks,
+                              &kCFTypeDictionaryValueCallBacks);
+}
+
+/* Claude Code's names only: the legacy one, or it, a dash and 8 lowercase hex digits (sha256 hexdigest). */
+static int is_claude_code_service(const char *name)
+{
+    size_t prefix = sizeof CU_LEGACY_SERVICE - 1, i;
+    if (strncmp(name, CU_LEGACY_SERVICE, prefix) != 0)
+        return 0;
+    if (name[prefix] == '\0')
+        return 1;
+    if (name[prefix] != '-')
+        return 0;
+    for (i = prefix + 1; i < prefix + 1 + CU_SERVICE_HASH_DIGITS; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+            return 0; /* a NUL ends a short name here too */
+    return name[i] == '\0';
+}
+
+/*
+ * The service of one attribute dictionary, copied into name, when it is Claude Code's.
+ * Anything else (another type, no service, a longer name that does not fit) is skipped.
+ */
+static int claude_code_service(CFTypeRef attributes, char name[CU_SERVICE_NAME_BYTES])
+{
+    CFTypeRef service;
+    if (attributes == NULL || CFGetTypeID(attributes) != CFDictionaryGetTypeID())
+        return 0;
+    service = CFDictionaryGetValue((CFDictionaryRef)attributes, kSecAttrService);
+    if (service == NULL || CFGetTypeID(service) != CFStringGetTypeID())
+        return 0;
+    if (!CFStringGetCString((CFStringRef)service, name, (CFIndex)CU_SERVICE_NAME_BYTES, kCFStringEncodingUTF8))
+        return 0;
+    return is_claude_code_service(name);
+}
+
+/* Packs the kept names of the result array into out; *used: the bytes they take, or would. */
+static int pack_services(CFArrayRef items, char *out, size_t out_len, size_t *used, cu_error *err)
+{
+    CFIndex count = CFArrayGetCount(items), i;
+    size_t needed = 0;
+    for (i = 0; i < count; i++) {
+        char name[CU_SERVICE_NAME_BYTES];
+        size_t n;
+        if (!claude_code_service(CFArrayGetValueAtIndex(items, i), name))
+            continue;
+        n = strlen(name) + 1;
+        if (needed + n <= out_len)
+            memcpy(out + needed, name, n);
+        needed += n;
+    }
+    *used = needed;
+    return needed <= out_len ? cu_ok(err) : cu_fail(err, CU_ERR_TOO_LARGE);
+}
+
+int cu_keychain_services(const char *account, char *out, size_t out_len, size_t *used, cu_error *err)
+{
+    CFStringRef account_ref = NULL;
+    CFDictionaryRef query = NULL;
+    CFTypeRef result = NULL;
+    OSStatus os_status;
+    int status;
+
+    if (used != NULL)
+        *used = 0;
+    if (account == NULL || used == NULL || (out == NULL && out_len != 0))
+        return keychain_fail(err, CU_ERR_KEYCHAIN, errSecParam, 0);
+    account_ref = cf_string(account);
+    if (account_ref == NULL)
+        return keychain_fail(err, CU_ERR_KEYCHAIN, errSecParam, 0);
+    query = services_query(account_ref);
+    if (query == NULL) {
+        status = cu_fail(err, CU_ERR_NO_MEMORY);
+        goto cleanup;
+    }
+    os_status = SecItemCopyMatching(query, &result);
+    if (os_status == errSecItemNotFound) {
+        status = cu_ok(err); /* no item: an empty list, not an error */
+        goto cleanup;
+    }
+    if (os_status != errSecSuccess) {
+        status = os_status_fail(err, os_status, 0);
+        goto cleanup;
+    }
+    if (result == NULL || CFGetTypeID(result) != CFArrayGetTypeID()) {
+        status = keychain_fail(err, CU_ERR_KEYCHAIN, errSecInternalComponent, 0);
+        goto cleanup;
+    }
+    status = pack_services((CFArrayRef)result, out, out_len, used, err);
+
+cleanup:
+    if (result != NULL)
+        CFRelease(result);
+    if (query != NULL)
+        CFRelease(query);
+    CFRelease(account_ref);
     return status;
 }
 

@@ -610,6 +610,159 @@ def test_installed_module_keychain_branch() -> None:
     assert expected is type(caught.value)
 
 
+# --- listing an account's services (no secret read) -----------------------------------
+
+
+def services(environ: dict[str, str] | None = None) -> list[str]:
+    return keychain.installed_services(ENV if environ is None else environ)
+
+
+def assert_attribute_only_queries(kc: Keychain, count: int = 1) -> None:
+    """Every query: this account's attributes, all matches, no UI, no data; and no tool run."""
+    lib = kc.lib
+    asked = [
+        (lib.kcd_query_wanted_attributes(i), lib.kcd_query_match_all(i), lib.kcd_query_no_ui(i))
+        for i in range(lib.kcd_query_count())
+    ]
+    assert ([("", ACCOUNT, False)] * count, [(1, 1, 1)] * count, []) == (kc.queries(), asked, kc.runs())
+
+
+def test_services_lists_the_accounts_legacy_and_hashed_items(kc: Keychain) -> None:
+    """The legacy and each config directory's item of the account are listed, sorted, once each."""
+    kc.add(SECURE_STORE_SERVICE)
+    kc.add(LEGACY)
+    kc.add(ALICE_SERVICE)
+    assert [LEGACY, ALICE_SERVICE, SECURE_STORE_SERVICE] == services()
+    assert_attribute_only_queries(kc)
+
+
+def test_services_leaves_out_other_accounts_items(kc: Keychain) -> None:
+    """Another account's items, Claude Code's names included, are not listed (the query names the account)."""
+    kc.add(LEGACY, account="bob")
+    kc.add(SECURE_STORE_SERVICE, account="bob")
+    kc.add(ALICE_SERVICE)
+    assert [ALICE_SERVICE] == services()
+    assert_attribute_only_queries(kc)
+
+
+@pytest.mark.parametrize(
+    "unrelated",
+    [
+        f"{LEGACY}-xyz",
+        f"{LEGACY}-0123456789",
+        f"{LEGACY}-0123456",
+        f"{LEGACY}-5AC5E874",  # Claude Code writes sha256's lowercase hex
+        f"{LEGACY}-5ac5e87g",
+        f"{LEGACY}5ac5e874",
+        f"{LEGACY}-",
+        f"{LEGACY}-5ac5e874-",
+        "Claude Code-credential",
+        f"x{LEGACY}",
+        "Other",
+    ],
+)
+def test_services_skips_names_that_are_not_claude_codes(kc: Keychain, unrelated: str) -> None:
+    """An item of the account under any other service name is skipped, not listed nor an error."""
+    kc.add(unrelated)
+    kc.add(ALICE_SERVICE)
+    assert [ALICE_SERVICE] == services()
+
+
+def test_services_of_an_empty_keychain_is_empty(kc: Keychain) -> None:
+    """No item (errSecItemNotFound) is an empty list, not CredentialsNotFoundError."""
+    assert [] == services()
+    assert_attribute_only_queries(kc)
+
+
+def test_services_with_only_unrelated_items_is_empty(kc: Keychain) -> None:
+    """Items of the account, none of them Claude Code's: an empty list."""
+    kc.add("Other")
+    kc.add(f"{LEGACY}-xyz")
+    assert [] == services()
+
+
+def test_services_on_a_locked_keychain_is_the_typed_error_without_a_prompt(kc: Keychain) -> None:
+    """Locked: the no-UI query fails with errSecInteractionNotAllowed (no unlock dialog), nothing spawned."""
+    kc.add(ALICE_SERVICE)
+    kc.lock()
+    with pytest.raises(KeychainInteractionRequiredError) as caught:
+        services()
+    assert (-25308, True) == (caught.value.os_status, ACCOUNT in str(caught.value))
+    assert_attribute_only_queries(kc)
+
+
+@pytest.mark.parametrize(
+    ("os_status", "expected"),
+    [(-25293, KeychainInteractionRequiredError), (-25291, KeychainUnavailableError), (-50, KeychainError)],
+)
+def test_services_os_status_mapping(kc: Keychain, os_status: int, expected: type[Exception]) -> None:
+    """Other OSStatus values map as the locate step's do (auth failed without UI: interaction needed)."""
+    kc.add(ALICE_SERVICE)
+    kc.lib.kcd_set_locate_status(os_status)
+    with pytest.raises(KeychainError) as caught:
+        services()
+    assert (expected, os_status) == (type(caught.value), caught.value.os_status)
+
+
+def test_services_that_outgrow_the_first_buffer_are_all_listed(kc: Keychain, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A list larger than the first buffer is asked for again with the size C said it needs."""
+    monkeypatch.setattr(_native, "_SERVICES_FIRST_BYTES", 8)
+    names = [f"{LEGACY}-{i:08x}" for i in range(12)]
+    for name in names:
+        kc.add(name)
+    assert names == services()
+    assert_attribute_only_queries(kc, count=2)
+
+
+def test_services_too_small_a_buffer_in_c_reports_the_size_needed(kc: Keychain) -> None:
+    """cu_keychain_services itself: one byte short is CU_ERR_TOO_LARGE with the exact size needed."""
+    kc.add(LEGACY)
+    kc.add(ALICE_SERVICE)
+    needed = len(LEGACY) + 1 + len(ALICE_SERVICE) + 1
+    ffi, lib = kc.ffi, kc.lib
+    out, used, err = ffi.new("char[]", needed - 1), ffi.new("size_t *"), ffi.new("cu_error *")
+    assert (lib.CU_ERR_TOO_LARGE, needed) == (lib.cu_keychain_services(ACCOUNT.encode(), out, needed - 1, used, err),
+                                              used[0])
+
+
+def test_services_uses_claude_codes_account_name(kc: Keychain) -> None:
+    """The account is the one Claude Code would use: an e-mail-style $USER lists claude-code-user's items."""
+    kc.add(LEGACY, account="claude-code-user")
+    assert [LEGACY] == services({"USER": "first.last@corp.com"})
+    assert [("", "claude-code-user", False)] == kc.queries()
+
+
+def test_services_every_cf_allocation_failure_releases_what_was_made(kc: Keychain) -> None:
+    """Failing each CF creation in turn (the module's and the double's result objects) never leaks
+    or over-releases, and finally succeeds."""
+    outcomes = []
+    for n in range(1, 16):
+        kc.lib.kcd_reset()
+        kc.add(LEGACY)
+        kc.add(ALICE_SERVICE)
+        kc.add("Other")
+        kc.lib.kcd_fail_create_at(n)
+        try:
+            outcomes.append(services())
+        except (MemoryError, KeychainError) as error:
+            outcomes.append(type(error).__name__)
+        created, released, bad = kc.cf_counts()
+        assert (n, created, 0) == (n, released, bad)
+    assert [LEGACY, ALICE_SERVICE] == outcomes[-1]
+    assert {"MemoryError", "KeychainError"} == {outcome for outcome in outcomes if isinstance(outcome, str)}
+
+
+def test_installed_module_services() -> None:
+    """The installed module: off macOS listing is the typed unsupported error; on macOS an unknown
+    account has no items."""
+    environ = {"USER": "claude-usage-test-nobody"}
+    if sys.platform == "darwin":
+        assert [] == keychain.installed_services(environ)
+        return
+    with pytest.raises(CredentialsUnreadableError, match="not supported"):
+        keychain.installed_services(environ)
+
+
 # --- names, account, mode --------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "NativeCredential",
     "from_token",
     "harden_process",
+    "keychain_services",
     "parse_json",
     "process_dumpable",
     "read_file",
@@ -218,6 +219,39 @@ def _read_keychain(
     if not cdata and absent_ok and err.status == lib.CU_ERR_NOT_FOUND:
         return None
     return _held_or_raise(cdata, err, f"{_KEYCHAIN} ({service}, account {account})")
+
+
+def keychain_services(account: str) -> list[str]:
+    """The Claude Code Keychain services (``Claude Code-credentials`` and
+    ``Claude Code-credentials-<8 hex>``) holding an item of ``account``, sorted, each once (macOS).
+
+    Reads attributes only, without UI: no secret, no ``/usr/bin/security``, no prompt; a locked
+    keychain raises :class:`KeychainInteractionRequiredError`. No item is ``[]``.
+    """
+    listing = _services_listing(account.encode("utf-8", "surrogateescape"), f"{_KEYCHAIN} (account {account})")
+    return sorted(set(listing.decode("ascii").split("\0")[:-1]))
+
+
+# Room for a few dozen names at the first try; the C side says how much a bigger list needs.
+_SERVICES_FIRST_BYTES = 1024
+# Each retry asks for exactly what the previous call needed: only items added in between need another.
+_SERVICES_ATTEMPTS = 4
+
+
+def _services_listing(account: bytes, where: str) -> bytes:
+    """cu_keychain_services's NUL-terminated names, the buffer grown until they fit."""
+    err = ffi.new(_ERROR_TYPE)
+    used = ffi.new("size_t *")
+    size = _SERVICES_FIRST_BYTES
+    for _ in range(_SERVICES_ATTEMPTS):
+        out = ffi.new("char[]", size)
+        status = lib.cu_keychain_services(account, out, size, used, err)
+        if status == lib.CU_OK:
+            return ffi.unpack(out, used[0])  # type: ignore[no-any-return]
+        if status != lib.CU_ERR_TOO_LARGE:
+            raise _error(status, err, where)
+        size = max(int(used[0]), size)
+    raise KeychainError(f"{where} kept gaining items while it was listed; try again")
 
 
 _KEYCHAIN = "the login Keychain"

@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_MS",
     "LEGACY_SERVICE",
     "account_name",
+    "installed_services",
     "keychain_location",
     "read_keychain",
     "read_keychain_item",
@@ -72,6 +73,19 @@ def account_name(environ: Mapping[str, str]) -> str:
     if user and _ACCOUNT_CHARACTERS.issuperset(user):
         return user
     return DEFAULT_ACCOUNT
+
+
+def installed_services(environ: Mapping[str, str]) -> list[str]:
+    """The Claude Code services that hold an item of this environment's account (one per profile:
+    the legacy name, and one per config directory's hash), sorted (macOS).
+
+    Reads no secret: one attribute-only Keychain query that may not show UI, nothing spawned. A
+    locked keychain is :class:`~claude_usage.errors.KeychainInteractionRequiredError`, never a
+    prompt; no item is ``[]``; off macOS, :class:`~claude_usage.errors.CredentialsUnreadableError`.
+    """
+    from claude_usage import _native
+
+    return _native.keychain_services(account_name(environ))
 
 
 def keychain_location(environ: Mapping[str, str]) -> str:

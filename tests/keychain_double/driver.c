@@ -230,6 +230,55 @@ static void test_allocation_failures(void)
     }
 }
 
+/* Listing an account's services: Claude Code's names only, this account's only, no data asked for. */
+static void test_services(void)
+{
+    static const char *const stored[][2] = {
+        { "Claude Code-credentials", "alice" },
+        { "Claude Code-credentials-5ac5e874", "alice" },
+        { "Claude Code-credentials-6a836d2f", "bob" },
+        { "Claude Code-credentials-xyz", "alice" },
+        { "Claude Code-credentials-0123456789", "alice" },
+        { "Claude Code-credentials-5AC5E874", "alice" },
+        { "Other", "alice" },
+    };
+    static const char expected[] = "Claude Code-credentials\0Claude Code-credentials-5ac5e874";
+    char out[128];
+    size_t used, i;
+    cu_error err;
+
+    setup("exit1");
+    for (i = 0; i < sizeof stored / sizeof stored[0]; i++)
+        kcd_add_item(stored[i][0], stored[i][1], (const unsigned char *)PAYLOAD, strlen(PAYLOAD));
+    CHECK(cu_keychain_services("alice", out, sizeof out, &used, &err) == CU_OK && err.status == CU_OK);
+    CHECK(used == sizeof expected && memcmp(out, expected, sizeof expected) == 0);
+    CHECK(kcd_query_count() == 1 && kcd_query_wanted_attributes(0) && kcd_query_match_all(0) && kcd_query_no_ui(0));
+    CHECK(!kcd_query_wanted_data(0) && !kcd_query_malformed(0) && strcmp(kcd_query_account(0), "alice") == 0);
+    CHECK(!tool_ran());
+    check_balanced("services");
+
+    /* One byte short: nothing promised in out, the size needed in used. */
+    CHECK(cu_keychain_services("alice", out, sizeof expected - 1, &used, &err) == CU_ERR_TOO_LARGE);
+    CHECK(used == sizeof expected);
+    check_balanced("services too small");
+
+    CHECK(cu_keychain_services("carol", out, sizeof out, &used, &err) == CU_OK && used == 0);
+    check_balanced("services none");
+
+    kcd_set_locked(1);
+    CHECK(cu_keychain_services("alice", out, sizeof out, &used, &err) == CU_ERR_KEYCHAIN);
+    CHECK(err.os_status == -25308 && err.interactive == 0 && used == 0 && !tool_ran());
+    check_balanced("services locked");
+
+    for (i = 1; i <= 24; i++) {
+        kcd_set_locked(0);
+        kcd_fail_create_at((long)i);
+        (void)cu_keychain_services("alice", out, sizeof out, &used, &err);
+        check_balanced("services allocation failure");
+    }
+    kcd_fail_create_at(0);
+}
+
 /* One query straight to the double: n key/value pairs; the OSStatus, and *account_read the
    account of the item whose data came back (or "" when none did). */
 static OSStatus query(const void **keys, const void **values, CFIndex n, char *account_read, size_t size)
@@ -361,6 +410,7 @@ int main(int argc, char **argv)
     test_expired_login_is_refused();
     test_framework();
     test_allocation_failures();
+    test_services();
     test_double_follows_apples_rules();
     test_double_detects_bad_releases();
     kcd_reset();

@@ -34,6 +34,10 @@ int kcd_query_count(void);
 const char *kcd_query_service(int index);
 const char *kcd_query_account(int index);
 int kcd_query_wanted_data(int index);
+/* 1 when query `index` asked for the items' attributes (kSecReturnAttributes = true). */
+int kcd_query_wanted_attributes(int index);
+/* 1 when query `index` asked for every match (kSecMatchLimit = kSecMatchLimitAll). */
+int kcd_query_match_all(int index);
 /* 1 when query `index` asked for no UI (kSecUseAuthenticationUI = kSecUseAuthenticationUIFail). */
 int kcd_query_no_ui(int index);
 /* 1 when query `index` broke Apple's documented rules (answered errSecParam). */

@@ -13,7 +13,9 @@
  * service and account, an attribute left out of the query matches any value (so only a
  * query that names the account is sure to get that account's item), a missing match
  * limit means one, kSecReturnData with kSecMatchLimitAll is refused on macOS, and an
- * unknown key or a value of the wrong type or set is errSecParam. The keychain can be
+ * unknown key or a value of the wrong type or set is errSecParam. kSecReturnAttributes
+ * gives each match's attributes as a CFDictionary (kSecClass, kSecAttrService,
+ * kSecAttrAccount), one of them, or with kSecMatchLimitAll a CFArray of them all. The keychain can be
  * locked (kcd_set_locked) and then answers as a Mac does.
  */
 #include <stdlib.h>
@@ -24,7 +26,7 @@
 #include "kcd_control.h"
 
 enum { KCD_MAGIC = 0x4b434430u, KCD_MAX_ITEMS = 16, KCD_MAX_QUERIES = 64 };
-enum kcd_kind { KCD_STRING = 1, KCD_DATA, KCD_DICTIONARY, KCD_BOOLEAN, KCD_ALLOCATOR };
+enum kcd_kind { KCD_STRING = 1, KCD_DATA, KCD_DICTIONARY, KCD_BOOLEAN, KCD_ALLOCATOR, KCD_ARRAY };
 
 struct kcd_header {
     unsigned magic;
@@ -55,6 +57,11 @@ struct kcd_CFDictionary {
     const void **keys;
     const void **values;
 };
+struct kcd_CFArray {
+    struct kcd_header h;
+    CFIndex count;
+    const void **values;
+};
 
 #define KCD_CONSTANT(kind)          \
     {                               \
@@ -72,6 +79,7 @@ KCD_CONSTANT_STRING(kSecMatchLimit, "m_Limit")
 KCD_CONSTANT_STRING(kSecMatchLimitOne, "m_LimitOne")
 KCD_CONSTANT_STRING(kSecMatchLimitAll, "m_LimitAll")
 KCD_CONSTANT_STRING(kSecReturnData, "r_Data")
+KCD_CONSTANT_STRING(kSecReturnAttributes, "r_Attributes")
 KCD_CONSTANT_STRING(kSecUseAuthenticationUI, "u_AuthUI")
 KCD_CONSTANT_STRING(kSecUseAuthenticationUIAllow, "u_AuthUIA")
 KCD_CONSTANT_STRING(kSecUseAuthenticationUIFail, "u_AuthUIF")
@@ -94,6 +102,8 @@ struct kcd_query {
     char *service;
     char *account;
     int wanted_data;
+    int wanted_attributes;
+    int match_all;
     int no_ui;
     int malformed;
 };
@@ -175,6 +185,12 @@ void CFRelease(CFTypeRef cf)
             if (!kcd_header_of(d->values[i])->is_constant)
                 CFRelease(d->values[i]);
         }
+    } else if (h->kind == KCD_ARRAY) {
+        struct kcd_CFArray *a = (struct kcd_CFArray *)h;
+        CFIndex i;
+        for (i = 0; i < a->count; i++)
+            if (!kcd_header_of(a->values[i])->is_constant)
+                CFRelease(a->values[i]);
     }
 }
 
@@ -257,6 +273,59 @@ CFTypeID CFDataGetTypeID(void)
     return KCD_DATA;
 }
 
+CFTypeID CFStringGetTypeID(void)
+{
+    return KCD_STRING;
+}
+
+CFTypeID CFDictionaryGetTypeID(void)
+{
+    return KCD_DICTIONARY;
+}
+
+CFTypeID CFArrayGetTypeID(void)
+{
+    return KCD_ARRAY;
+}
+
+/* Keys are compared by address, not CFEqual: every key the module looks up is a constant. */
+const void *CFDictionaryGetValue(CFDictionaryRef theDict, const void *key)
+{
+    CFIndex i;
+    if (!kcd_is_live(theDict, KCD_DICTIONARY))
+        return NULL;
+    for (i = 0; i < theDict->count; i++)
+        if (theDict->keys[i] == key)
+            return theDict->values[i];
+    return NULL;
+}
+
+CFIndex CFArrayGetCount(CFArrayRef theArray)
+{
+    return kcd_is_live(theArray, KCD_ARRAY) ? theArray->count : 0;
+}
+
+/* Real CoreFoundation has undefined behaviour for an index out of range; the double aborts. */
+const void *CFArrayGetValueAtIndex(CFArrayRef theArray, CFIndex idx)
+{
+    if (!kcd_is_live(theArray, KCD_ARRAY) || idx < 0 || idx >= theArray->count)
+        abort();
+    return theArray->values[idx];
+}
+
+/* As Apple documents: false, and nothing promised in buffer, when the text (and its NUL) does not fit. */
+Boolean CFStringGetCString(CFStringRef theString, char *buffer, CFIndex bufferSize, CFStringEncoding encoding)
+{
+    size_t n;
+    if (!kcd_is_live(theString, KCD_STRING) || buffer == NULL || bufferSize <= 0 || encoding != kCFStringEncodingUTF8)
+        return 0;
+    n = strlen(theString->text) + 1;
+    if (n > (size_t)bufferSize)
+        return 0;
+    memcpy(buffer, theString->text, n);
+    return 1;
+}
+
 CFIndex CFDataGetLength(CFDataRef theData)
 {
     return kcd_is_live(theData, KCD_DATA) ? theData->length : 0;
@@ -306,7 +375,7 @@ static int kcd_is_ui_skip(CFTypeRef v)
 #pragma GCC diagnostic pop
 
 /* Apple's documented rules for a SecItemCopyMatching query; anything else answers errSecParam. */
-static int kcd_well_formed(CFDictionaryRef query, const CFTypeRef *result, int wants_data)
+static int kcd_well_formed(CFDictionaryRef query, const CFTypeRef *result, int wants_data, int wants_attributes)
 {
     CFIndex i;
     for (i = 0; i < query->count; i++) {
@@ -318,7 +387,7 @@ static int kcd_well_formed(CFDictionaryRef query, const CFTypeRef *result, int w
             ok = kcd_string_text(value) != NULL;
         else if (key == kSecMatchLimit)
             ok = value == kSecMatchLimitOne || value == kSecMatchLimitAll;
-        else if (key == kSecReturnData)
+        else if (key == kSecReturnData || key == kSecReturnAttributes)
             ok = kcd_is_boolean(value);
         else if (key == kSecUseAuthenticationUI)
             ok = kcd_known_ui_value(value);
@@ -332,19 +401,72 @@ static int kcd_well_formed(CFDictionaryRef query, const CFTypeRef *result, int w
     /* macOS: "You can't combine kSecReturnData and kSecMatchLimitAll when copying password items". */
     if (wants_data && kcd_lookup(query, kSecMatchLimit) == kSecMatchLimitAll)
         return 0;
-    /* Data asked for with nowhere to put it is a caller's bug (Apple would drop the result). */
-    return !wants_data || result != NULL;
+    /* Data and attributes together come back as one dictionary holding kSecValueData, which the
+       double does not model: refused rather than answered in a shape Apple would not use. */
+    if (wants_data && wants_attributes)
+        return 0;
+    /* A result asked for with nowhere to put it is a caller's bug (Apple would drop it). */
+    return !(wants_data || wants_attributes) || result != NULL;
 }
 
-/* The first item matching the attributes the query names; a NULL attribute matches any. */
+/* Whether the item has the attributes the query names; a NULL attribute matches any. */
+static int kcd_matches(const struct kcd_item *item, const char *service, const char *account)
+{
+    return (service == NULL || strcmp(item->service, service) == 0)
+        && (account == NULL || strcmp(item->account, account) == 0);
+}
+
+/* The first matching item. */
 static struct kcd_item *kcd_find(const char *service, const char *account)
 {
     size_t i;
     for (i = 0; i < kcd.item_count; i++)
-        if ((service == NULL || strcmp(kcd.items[i].service, service) == 0)
-            && (account == NULL || strcmp(kcd.items[i].account, account) == 0))
+        if (kcd_matches(&kcd.items[i], service, account))
             return &kcd.items[i];
     return NULL;
+}
+
+/* The attribute dictionary of one item, or NULL when a creation failed (nothing is left over). */
+static CFDictionaryRef kcd_attributes(const struct kcd_item *item)
+{
+    CFStringRef service = CFStringCreateWithCString(kCFAllocatorDefault, item->service, kCFStringEncodingUTF8);
+    CFStringRef account = CFStringCreateWithCString(kCFAllocatorDefault, item->account, kCFStringEncodingUTF8);
+    CFDictionaryRef attributes = NULL;
+    if (service != NULL && account != NULL) {
+        const void *keys[] = { kSecClass, kSecAttrService, kSecAttrAccount };
+        const void *values[] = { kSecClassGenericPassword, service, account };
+        attributes = CFDictionaryCreate(kCFAllocatorDefault, keys, values, 3, &kCFTypeDictionaryKeyCallBacks,
+                                        &kCFTypeDictionaryValueCallBacks);
+    }
+    if (service != NULL)
+        CFRelease(service);
+    if (account != NULL)
+        CFRelease(account);
+    return attributes;
+}
+
+/* A CFArray of the attribute dictionaries of every matching item, or NULL when a creation failed. */
+static CFArrayRef kcd_all_attributes(const char *service, const char *account)
+{
+    struct kcd_CFArray *array = kcd_new(sizeof *array, KCD_ARRAY);
+    size_t i;
+    if (array == NULL)
+        return NULL;
+    array->values = calloc(kcd.item_count + 1, sizeof *array->values);
+    if (array->values == NULL)
+        abort(); /* the double's own allocation; tests do not exercise this */
+    for (i = 0; i < kcd.item_count; i++) {
+        CFDictionaryRef attributes;
+        if (!kcd_matches(&kcd.items[i], service, account))
+            continue;
+        attributes = kcd_attributes(&kcd.items[i]);
+        if (attributes == NULL) {
+            CFRelease(array);
+            return NULL;
+        }
+        array->values[array->count++] = attributes; /* the array takes the creation's reference */
+    }
+    return array;
 }
 
 OSStatus SecItemCopyMatching(CFDictionaryRef query, CFTypeRef *result)
@@ -352,7 +474,7 @@ OSStatus SecItemCopyMatching(CFDictionaryRef query, CFTypeRef *result)
     struct kcd_query *logged = NULL;
     struct kcd_item *item;
     struct kcd_CFData *data;
-    int wants_data, no_ui;
+    int wants_data, wants_attributes, match_all, no_ui;
     CFTypeRef ui;
     const char *service, *account;
 
@@ -361,6 +483,8 @@ OSStatus SecItemCopyMatching(CFDictionaryRef query, CFTypeRef *result)
     if (!kcd_is_live(query, KCD_DICTIONARY))
         return errSecParam;
     wants_data = kcd_lookup(query, kSecReturnData) == (CFTypeRef)kCFBooleanTrue;
+    wants_attributes = kcd_lookup(query, kSecReturnAttributes) == (CFTypeRef)kCFBooleanTrue;
+    match_all = kcd_lookup(query, kSecMatchLimit) == (CFTypeRef)kSecMatchLimitAll;
     ui = kcd_lookup(query, kSecUseAuthenticationUI);
     no_ui = kcd_is_ui_fail(ui);
     service = kcd_string_text(kcd_lookup(query, kSecAttrService));
@@ -370,9 +494,11 @@ OSStatus SecItemCopyMatching(CFDictionaryRef query, CFTypeRef *result)
         logged->service = kcd_strdup(service != NULL ? service : "");
         logged->account = kcd_strdup(account != NULL ? account : "");
         logged->wanted_data = wants_data;
+        logged->wanted_attributes = wants_attributes;
+        logged->match_all = match_all;
         logged->no_ui = no_ui;
     }
-    if (!kcd_well_formed(query, result, wants_data)) {
+    if (!kcd_well_formed(query, result, wants_data, wants_attributes)) {
         if (logged != NULL)
             logged->malformed = 1;
         return errSecParam;
@@ -391,6 +517,10 @@ OSStatus SecItemCopyMatching(CFDictionaryRef query, CFTypeRef *result)
             return errSecItemNotFound; /* skipped: it would need UI */
         if (wants_data)
             return errSecUserCanceled; /* the unlock dialog, which no test can answer */
+    }
+    if (wants_attributes) {
+        *result = match_all ? (CFTypeRef)kcd_all_attributes(service, account) : (CFTypeRef)kcd_attributes(item);
+        return *result != NULL ? errSecSuccess : errSecAllocate;
     }
     if (!wants_data)
         return errSecSuccess;
@@ -425,7 +555,8 @@ void kcd_reset(void)
         else if (h->kind == KCD_DICTIONARY) {
             free(((struct kcd_CFDictionary *)h)->keys);
             free(((struct kcd_CFDictionary *)h)->values);
-        }
+        } else if (h->kind == KCD_ARRAY)
+            free(((struct kcd_CFArray *)h)->values);
         free(h);
         h = next;
     }
@@ -515,6 +646,18 @@ int kcd_query_wanted_data(int index)
 {
     const struct kcd_query *q = kcd_query_at(index);
     return q != NULL && q->wanted_data;
+}
+
+int kcd_query_wanted_attributes(int index)
+{
+    const struct kcd_query *q = kcd_query_at(index);
+    return q != NULL && q->wanted_attributes;
+}
+
+int kcd_query_match_all(int index)
+{
+    const struct kcd_query *q = kcd_query_at(index);
+    return q != NULL && q->match_all;
 }
 
 int kcd_query_no_ui(int index)

@@ -24,6 +24,7 @@ typedef const struct kcd_CFString *CFStringRef;
 typedef const struct kcd_CFData *CFDataRef;
 typedef const struct kcd_CFDictionary *CFDictionaryRef;
 typedef const struct kcd_CFBoolean *CFBooleanRef;
+typedef const struct kcd_CFArray *CFArrayRef;
 
 /* Apple's structs hold callback pointers; the double only compares addresses. */
 typedef struct { CFIndex version; } CFDictionaryKeyCallBacks;
@@ -40,10 +41,17 @@ CFStringRef CFStringCreateWithCString(CFAllocatorRef alloc, const char *cStr, CF
 CFDictionaryRef CFDictionaryCreate(CFAllocatorRef allocator, const void **keys, const void **values,
                                    CFIndex numValues, const CFDictionaryKeyCallBacks *keyCallBacks,
                                    const CFDictionaryValueCallBacks *valueCallBacks);
+const void *CFDictionaryGetValue(CFDictionaryRef theDict, const void *key);
+CFIndex CFArrayGetCount(CFArrayRef theArray);
+const void *CFArrayGetValueAtIndex(CFArrayRef theArray, CFIndex idx);
+Boolean CFStringGetCString(CFStringRef theString, char *buffer, CFIndex bufferSize, CFStringEncoding encoding);
 CFIndex CFDataGetLength(CFDataRef theData);
 const UInt8 *CFDataGetBytePtr(CFDataRef theData);
 CFTypeID CFGetTypeID(CFTypeRef cf);
 CFTypeID CFDataGetTypeID(void);
+CFTypeID CFStringGetTypeID(void);
+CFTypeID CFDictionaryGetTypeID(void);
+CFTypeID CFArrayGetTypeID(void);
 void CFRelease(CFTypeRef cf);
 
 #endif

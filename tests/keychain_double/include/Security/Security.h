@@ -33,6 +33,7 @@ extern const CFStringRef kSecMatchLimit;
 extern const CFStringRef kSecMatchLimitOne;
 extern const CFStringRef kSecMatchLimitAll;
 extern const CFStringRef kSecReturnData;
+extern const CFStringRef kSecReturnAttributes;
 extern const CFStringRef kSecUseAuthenticationUI;
 extern const CFStringRef kSecUseAuthenticationUIAllow
     KCD_DEPRECATED("Instead of kSecUseAuthenticationUI, use kSecUseAuthenticationContext");
