@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from loopback_server import LoopbackServer, respond
 from several_accounts import ACCOUNTS, body_with, by_token, make_account, token_of, tokens
-from test_cli import at, command_env, invoke, run  # noqa: F401  (command_env is a fixture)
+import test_cli
+from test_cli import at, invoke, run
 
 from claude_usage import cli
 from claude_usage import profiles as accounts_module
@@ -20,6 +21,9 @@ from claude_usage.profiles import ACCOUNTS_VARIABLE, Account, account_environ, c
 from claude_usage.cache import TOKEN_KEY_FILE, token_account_key
 from claude_usage.client import UsageClient
 from claude_usage.errors import ConfigurationError
+
+
+command_env = test_cli.command_env  # the command's fixture: loopback API, fake home, fixed clock
 
 
 def assert_no_tokens(*texts: str | bytes) -> None:
@@ -188,7 +192,7 @@ def test_default_view_shows_each_account_under_its_label(three: dict[str, str], 
     assert 0 == status, err
     blocks = out.split("\n\n")
     assert ["me@home.example", "me@work.example", "me@lab.example"] == [block.splitlines()[0] for block in blocks if block.strip()]
-    for block, (five, seven) in zip(blocks, ((11, 21), (62, 72), (93, 33))):
+    for block, (five, seven) in zip(blocks, ((11, 21), (62, 72), (93, 33)), strict=False):
         assert f"{five}%" in block.splitlines()[1], block
         assert f"{seven}%" in block, block
     assert {"home": 1, "work": 1, "lab": 1} == https_server.answer.counts  # type: ignore[union-attr]

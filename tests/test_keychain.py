@@ -908,3 +908,48 @@ def test_e2e_reader_reports_the_outcome_without_the_token(tmp_path: Path, expect
     run = subprocess.run([sys.executable, str(HERE / "macos" / "e2e_read.py"), expected], env=env,
                          capture_output=True, text=True, timeout=60, check=False)
     assert (rc, False) == (run.returncode, token in run.stdout + run.stderr)
+
+
+# --- discovering accounts (claude_usage.profiles) ----------------------------------
+
+
+def test_discovery_matches_keychain_items_to_directories(kc: Keychain, tmp_path: Path) -> None:
+    """On macOS an account is a directory whose item exists (or that holds a login file); the
+    items are found by one attribute-only query, and no secret is read or tool run."""
+    from claude_usage import profiles
+
+    home = tmp_path / "home"
+    for name in (".claude", ".claude-work", ".claude_lab", ".claude-gone"):
+        (home / name).mkdir(parents=True)
+    (home / ".claude_lab" / ".credentials.json").write_text("{}")  # the file fallback's account
+    environ = {"HOME": str(home), "USER": ACCOUNT}
+    work = str(home / ".claude-work")
+    kc.add(LEGACY)  # the default profile's
+    kc.add(keychain.service_name({"CLAUDE_CONFIG_DIR": work}))
+    kc.add(ALICE_SERVICE)  # /Users/alice/.claude: no directory here hashes to it
+    kc.add(keychain.service_name({"CLAUDE_CONFIG_DIR": work}), account="bob")  # another user's
+    found = profiles.discover(environ=environ, platform="darwin")
+    assert [str(home / ".claude"), work, str(home / ".claude_lab")] == [account.config_dir for account in found]
+    lab = str(home / ".claude_lab")
+    assert [
+        f"{LEGACY} (account {ACCOUNT}), else {home}/.claude/.credentials.json",
+        f"{keychain.service_name({'CLAUDE_CONFIG_DIR': work})} (account {ACCOUNT}), else {work}/.credentials.json",
+        f"{keychain.service_name({'CLAUDE_CONFIG_DIR': lab})} (account {ACCOUNT}), else {lab}/.credentials.json",
+    ] == [account.source.location for account in found]
+    assert ["keychain"] * 3 == [account.source.kind for account in found]
+    assert [ALICE_SERVICE] == profiles.unmatched_keychain_items(environ, platform="darwin")
+    assert all(not wanted_data for _service, _account, wanted_data in kc.queries())
+    assert [] == kc.runs()
+
+
+def test_discovery_on_a_locked_keychain_still_lists_the_directories(kc: Keychain, tmp_path: Path) -> None:
+    from claude_usage import profiles
+
+    home = tmp_path / "home"
+    (home / ".claude-work").mkdir(parents=True)
+    (home / ".claude-work" / ".credentials.json").write_text("{}")
+    kc.add(LEGACY)
+    kc.lock()
+    found = profiles.discover(environ={"HOME": str(home), "USER": ACCOUNT}, platform="darwin")
+    assert [str(home / ".claude-work")] == [account.config_dir for account in found]
+    assert [] == kc.runs()

@@ -164,11 +164,11 @@ def discover(
     return _labelled([(directory, _source(directory, env, keychain, platform)) for directory in found], env, emails)
 
 
-def unmatched_keychain_items(environ: Mapping[str, str] | None = None) -> list[str]:
+def unmatched_keychain_items(environ: Mapping[str, str] | None = None, *, platform: str | None = None) -> list[str]:
     """Claude Code Keychain items of this user that no candidate directory's name hashes to
     (macOS; empty elsewhere). Reads names only."""
     env = os.environ if environ is None else environ
-    if sys.platform != "darwin":
+    if (sys.platform if platform is None else platform) != "darwin":
         return []
     known = {_service_for(directory, env) for directory in _candidate_dirs(env)}
     return sorted(set(_keychain_services(env)) - known)
