@@ -164,6 +164,13 @@ def process_commands(workspace: Workspace, server: ServerProcess) -> tuple[dict[
         CLAUDE_USAGE_KEYCHAIN="file",
     )
     cold_env = dict(env, CLAUDE_USAGE_CACHE_DIR=str(workspace.root / "cold-cache"))
+    # Issue 17: a second account beside the default one, and a token handed over in the environment.
+    work = workspace.home / ".claude-work"
+    work.mkdir(exist_ok=True)
+    (work / ".credentials.json").write_bytes(workspace.credential_file.read_bytes())
+    (work / ".credentials.json").chmod(0o600)
+    two_env = dict(env, CLAUDE_USAGE_ACCOUNTS=f"{workspace.home / '.claude'}:{work}")
+    token_env = dict(env, CLAUDE_CODE_OAUTH_TOKEN=ACCESS_TOKEN)
 
     def one_liner(ca: Path) -> list[str]:
         return [python, "-c", f"import requests; print(requests.get({server.url!r}, verify={str(ca)!r}).json())"]
@@ -195,6 +202,9 @@ def process_commands(workspace: Workspace, server: ServerProcess) -> tuple[dict[
         Command("import json, dataclasses, datetime", [python, "-c", "import json, dataclasses, datetime"], env),
         Command("cached command", [*claude_usage, "--json"], env, b'"five_hour"'),
         Command("fed status line", [*claude_usage, "--statusline"], env, b"5h 50%", session),
+        Command("cached status line", [*claude_usage, "--statusline"], env, b"5h "),
+        Command("cached status line, two accounts", [*claude_usage, "--statusline"], two_env, b"\n/"),
+        Command("cached status line, token in the environment", [*claude_usage, "--statusline"], token_env, b"5h "),
         # Each side with its own default trust store (plus the test CA): what a cold run costs.
         Command("cold command", cold, dict(cold_env, CLAUDE_USAGE_CA_BUNDLE=str(workspace.our_trust)), b'"five_hour"'),
         Command("requests one-liner", one_liner(workspace.requests_trust), env, b"five_hour"),
@@ -224,7 +234,8 @@ def process_commands(workspace: Workspace, server: ServerProcess) -> tuple[dict[
     by_name = {command.name: command for command in commands}
 
     def prime_cache() -> None:
-        subprocess.run([*claude_usage, "--no-cache", "--json"], env=env, capture_output=True, check=True, timeout=60)
+        for environment in (env, two_env, token_env):
+            subprocess.run([*claude_usage, "--no-cache", "--json"], env=environment, capture_output=True, check=True, timeout=60)
 
     return by_name, prime_cache
 
@@ -256,6 +267,15 @@ def process_rows(results: dict[str, Runs]) -> list[Row]:
         time_row("6. import claude_usage vs import json, dataclasses, datetime", "import claude_usage", "import json, dataclasses, datetime", 1.3),
         rss_row("7. peak RSS: cached command vs `import json`", "cached command", "python -c 'import json'", 1.3),
         rss_row("7. peak RSS: cold command vs requests one-liner", "cold command", "requests one-liner", 1.1),
+    ]
+    rows += [
+        time_row("10. cached `--statusline`, two accounts vs one", "cached status line, two accounts", "cached status line", 1.3),
+        time_row(
+            "10. cached `--statusline`, CLAUDE_CODE_OAUTH_TOKEN vs the file login",
+            "cached status line, token in the environment",
+            "cached status line",
+            1.3,
+        ),
     ]
     on, off = results["cold command"].median_seconds, results["cold command, history off"].median_seconds
     rows += [
