@@ -162,17 +162,17 @@ def _token_key(directory: str) -> bytes | None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            if os.path.lexists(path):
-                # Unusable (short, foreign, not a file): replaced. Racing makers each replace it
-                # once at most; the loser's entry is then a miss, never another token's data.
+            # A link, not a rename: of two processes making the key at once one wins, and the
+            # other reads the winner's below.
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                key = _read_token_key(path)
+                if key is not None:
+                    return key
+                # Unusable (short, foreign, not a file): replaced. Two processes replacing it
+                # at once cost one of them a cache miss, never another token's data.
                 _replace(temporary, path)
-            else:
-                # A link, not a rename, so that of two processes making the key at once one wins
-                # and both then use the winner's.
-                try:
-                    os.link(temporary, path)
-                except FileExistsError:
-                    pass
         except OSError:
             return None
         finally:
