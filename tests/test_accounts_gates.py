@@ -197,7 +197,18 @@ def test_wait_sleeps_to_the_earliest_reset_and_times_out_naming_the_account_stil
     status, out, err = invoke(argv, command_env, stderr=Terminal())
     lines = err.splitlines()
     assert (24, "", "claude-usage: waiting 2h 15m before checking again", {"home": 2, "work": 2}) == (status, out, lines[2], counts)
-    assert re.fullmatch(rf"claude-usage: timed out after 10800 s; still over: {WORK} \(seven_day at 70%\) \(hint: .+\)", lines[-1])
+    assert re.fullmatch(rf"claude-usage: timed out after 10800 s; {WORK} still over: seven_day at 70% \(hint: .+\)", lines[-1])
+
+
+def test_wait_does_not_end_on_an_accounts_stale_data(command_env: dict[str, str], home: Path, https_server: LoopbackServer) -> None:
+    """home's cached 3% is stale behind a rate-limit block: it may have filled since, so the wait
+    goes on (and times out naming it), while work's fresh data is under."""
+    options = named(home, "home", "work")
+    answer_each(https_server, {"home": respond(200, body_with(3, 40)), "work": respond(200, body_with(3, 40))})
+    invoke(options, command_env)
+    answer_each(https_server, {"home": respond(429, RATE_LIMIT_BODY, {"Retry-After": "3600"}), "work": respond(200, body_with(3, 40))})
+    status, _, err = invoke(["wait", "--max", "5h=40", "--timeout", "600", *options], at(command_env, 200))
+    assert (24, True) == (status, err.startswith(f"claude-usage: timed out after 600 s; {HOME} has no fresh data: rate limited"))
 
 
 def test_wait_ends_with_the_error_of_an_account_without_data(command_env: dict[str, str], home: Path, https_server: LoopbackServer) -> None:

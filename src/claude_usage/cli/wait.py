@@ -47,8 +47,8 @@ class _Pending:
 
     def why(self) -> str:
         if self.over:
-            return ", ".join(f"{verdict.key} at {verdict.utilization:g}%" for verdict in self.over)
-        return f"no fresh data: {self.result.error.message if self.result.error else ''}"
+            return f"{self.account.label} still over: " + ", ".join(f"{verdict.key} at {verdict.utilization:g}%" for verdict in self.over)
+        return f"{self.account.label} has no fresh data: {self.result.error.message if self.result.error else ''}"
 
 
 def _wait_accounts(args: Arguments, context: Context, accounts: list[Account]) -> int:
@@ -87,8 +87,7 @@ def _wait_accounts(args: Arguments, context: Context, accounts: list[Account]) -
             if deadline is not None and now + pause > deadline:
                 if deadline > now:
                     context.sleep(deadline - now)
-                still = "; ".join(f"{waiting.account.label} ({waiting.why()})" for waiting in pending)
-                raise WaitTimeoutError(f"timed out after {args.timeout:g} s; still over: {still}")
+                raise WaitTimeoutError(f"timed out after {args.timeout:g} s; " + "; ".join(waiting.why() for waiting in pending))
             if render.isatty(context.err):
                 _progress(context, [(waiting.account.label, waiting.over) for waiting in pending], pause)
             context.sleep(pause)
