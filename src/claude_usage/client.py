@@ -10,7 +10,6 @@ from claude_usage import __version__
 from claude_usage._endpoint import DEFAULT_API_URL, resolve_api_url
 from claude_usage._typing import TYPE_CHECKING
 from claude_usage.credentials import TOKEN_VARIABLE, CredentialSource, locate_credentials, open_credentials
-from claude_usage.windows import RESET_MARGIN_SECONDS
 from claude_usage.errors import (
     ConfigurationError,
     ForbiddenError,
@@ -22,6 +21,7 @@ from claude_usage.errors import (
     WaitTimeoutError,
     redact_secrets,
 )
+from claude_usage.windows import RESET_MARGIN_SECONDS
 
 # Import-light (models, typing and the HTTP stack load on use): the command's cache hit goes
 # through UsageClient, and each of those costs more than the rest of its work.
