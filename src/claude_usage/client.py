@@ -21,6 +21,7 @@ from claude_usage.errors import (
     WaitTimeoutError,
     redact_secrets,
 )
+from claude_usage.windows import RESET_MARGIN_SECONDS
 
 # Import-light (models, typing and the HTTP stack load on use): the command's cache hit goes
 # through UsageClient, and each of those costs more than the rest of its work.
@@ -238,7 +239,7 @@ class UsageClient:
         *,
         timeout: float | None = None,
         max_age: float | None = None,
-        margin: float = 60.0,
+        margin: float = RESET_MARGIN_SECONDS,
         on_wait: Callable[[list[Verdict], float], None] | None = None,
     ) -> CacheResult:
         """Block until every ``(window, percent)`` holds (see :func:`claude_usage.windows.evaluate`).
@@ -251,7 +252,7 @@ class UsageClient:
         have passed, and the error of a failed request when there is no data to judge.
         """
         from claude_usage.cache import DEFAULT_MAX_AGE
-        from claude_usage.windows import evaluate
+        from claude_usage.windows import evaluate, next_check
 
         conditions = list(maxima)
         interval = DEFAULT_MAX_AGE if max_age is None else max_age
@@ -264,8 +265,7 @@ class UsageClient:
             if not over and not result.stale:
                 return result
             now = self._clock()
-            resets = [verdict.resets_at.timestamp() for verdict in over if verdict.resets_at is not None]
-            pause = max(interval, min(resets) + margin - now) if resets else interval
+            pause = next_check(over, now, interval, margin)
             if deadline is not None and now + pause > deadline:
                 if deadline > now:
                     self._sleep(deadline - now)

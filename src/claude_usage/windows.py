@@ -18,12 +18,14 @@ if TYPE_CHECKING:
 __all__ = [
     "FIVE_HOUR_PERIOD_HOURS",
     "SEVEN_DAY_PERIOD_HOURS",
+    "RESET_MARGIN_SECONDS",
     "WINDOWS",
     "Verdict",
     "evaluate",
     "label",
     "limit_label",
     "limit_period_hours",
+    "next_check",
     "not_understood",
     "period_hours",
     "resolve",
@@ -31,6 +33,9 @@ __all__ = [
 
 FIVE_HOUR_PERIOD_HOURS = 5.0
 SEVEN_DAY_PERIOD_HOURS = 168.0
+
+#: Past a reset, how long a wait lets the server catch up before it checks again.
+RESET_MARGIN_SECONDS = 60.0
 
 #: (JSON key, label, alias or "", period in hours), in display order.
 WINDOWS: tuple[tuple[str, str, str, float], ...] = (
@@ -164,3 +169,11 @@ def _known_names(usage: UsageData) -> Sequence[str]:
     names += [key for key in usage.windows if key not in names]
     names += [limit.model for limit in usage.limits if limit.model]
     return names
+
+
+def next_check(over: Iterable[Verdict], now: float, interval: float, margin: float = RESET_MARGIN_SECONDS) -> float:
+    """Seconds a wait sleeps while ``over`` are over: until the earliest of them resets plus
+    ``margin`` (usage only drops at a reset), and never less than ``interval``, the data's max
+    age (a sooner check would only read the cache, or spend the rate budget)."""
+    resets = [verdict.resets_at.timestamp() for verdict in over if verdict.resets_at is not None]
+    return max(interval, min(resets) + margin - now) if resets else interval

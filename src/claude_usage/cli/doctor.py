@@ -1,6 +1,8 @@
 """``claude-usage doctor``: every step between the user and their numbers, each with its fix.
 
-Nothing secret is shown: no token, and proxy URLs lose their user and password.
+Nothing secret is shown: no token, and proxy URLs lose their user and password. With several
+accounts each has its own section (its login, its cache entry, its block), and what they share
+(the environment, memory, trust store) has one of its own.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from claude_usage.errors import EXIT_OK, EXIT_OTHER, ClaudeUsageError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import Any
 
+    from claude_usage.accounts import Account
     from claude_usage.cli import Context
     from claude_usage.cli.arguments import Arguments
     from claude_usage.client import UsageClient
@@ -35,27 +39,99 @@ class Finding:
 
 
 def doctor(args: Arguments, context: Context) -> int:
+    accounts = context.accounts(args)
+    if accounts is not None and len(accounts) > 1:
+        return _doctor_accounts(args, context, accounts)
+    account = None if accounts is None else accounts[0]
     findings: list[Finding] = []
-    with context.client(args.timeout) as client:
-        source = _source(client, findings)
-        if source is not None:
-            _file(source, context.environ, findings)
-            _login(client, context.now(), findings)
-        _configuration(context.environ, findings)
-        _memory(context.environ, findings)
-        _trust_store(client, findings)
-        blocked = _cache(client, context.now(), findings)
-        if args.online:
-            _online(client, blocked, findings)
-    failed = any(finding.status == FAILED for finding in findings)
+    with context.client(args.timeout, None if account is None else account.config_dir) as client:
+        _login_steps(client, _environ_of(account, context), context.now(), findings)
+        _machine_steps(client, context.environ, findings)
+        _cache_steps(client, args.online, context.now(), findings)
+    failed = _failed(findings)
     if args.json:
         import json
 
-        checks = [{"step": f.step, "status": f.status, "detail": f.detail, "fix": f.fix or None} for f in findings]
-        write(context.out, json.dumps({"ok": not failed, "checks": checks}) + "\n")
+        write(context.out, json.dumps(_document(findings)) + "\n")
     else:
         write(context.out, "".join(_line(finding) for finding in findings))
     return EXIT_OTHER if failed else EXIT_OK
+
+
+def _doctor_accounts(args: Arguments, context: Context, accounts: list[Account]) -> int:
+    """A section per account (its login, its cache entry, its block; concurrently, within one
+    deadline), then one for what every account shares: the environment, memory, trust store."""
+    from claude_usage.cli.fanout import accounts_document, each_account, heading
+
+    def examine(account: Account) -> list[Finding]:
+        findings: list[Finding] = []
+        with context.client(args.timeout, account.config_dir) as client:
+            _login_steps(client, _environ_of(account, context), context.now(), findings)
+            _cache_steps(client, args.online, context.now(), findings)
+        return findings
+
+    answers = each_account(accounts, examine, 10.0 if args.timeout is None else args.timeout)
+    shared: list[Finding] = []
+    with context.client(args.timeout) as client:
+        _machine_steps(client, context.environ, shared)
+    # An account whose checks could not finish (its thread outran the deadline) has failed.
+    sections = [(account, [_failure("doctor", answer)] if isinstance(answer, ClaudeUsageError) else answer) for account, answer in answers]
+    failed = _failed(shared) or any(_failed(findings) for _, findings in sections)
+    if args.json:
+        import json
+
+        document = json.loads(accounts_document(answers, _document))
+        write(context.out, json.dumps({"ok": not failed, **document, "checks": _document(shared)["checks"]}) + "\n")
+    else:
+        text = "".join(f"{heading(account, context)}\n{''.join(map(_line, findings))}\n" for account, findings in sections)
+        shared_heading = render.paint(_SHARED, "1", render.style("auto", context.environ, context.out))
+        write(context.out, f"{text}{shared_heading}\n{''.join(map(_line, shared))}")
+    return EXIT_OTHER if failed else EXIT_OK
+
+
+#: The heading of the section every account shares.
+_SHARED = "every account"
+
+
+def _environ_of(account: Account | None, context: Context) -> Mapping[str, str]:
+    """The environment the account's login is read in (this one's, without an account named)."""
+    if account is None:
+        return context.environ
+    from claude_usage.accounts import account_environ
+
+    return account_environ(context.environ, account.config_dir)
+
+
+def _login_steps(client: UsageClient, environ: Mapping[str, str], now: float, findings: list[Finding]) -> None:
+    """Where the account's login is, the file holding it, what it says, and its config directory."""
+    source = _source(client, findings)
+    if source is not None:
+        _file(source, environ, findings)
+        _login(client, now, findings)
+    _config_dir(environ, findings)
+
+
+def _machine_steps(client: UsageClient, environ: Mapping[str, str], findings: list[Finding]) -> None:
+    """What every account shares: the overrides and proxies, the memory, the trust store."""
+    _environment(environ, findings)
+    _memory(environ, findings)
+    _trust_store(client, findings)
+
+
+def _cache_steps(client: UsageClient, online: bool, now: float, findings: list[Finding]) -> None:
+    """The account's cache entry and block, and with ``online`` the server's answer."""
+    blocked = _cache(client, now, findings)
+    if online:
+        _online(client, blocked, findings)
+
+
+def _failed(findings: list[Finding]) -> bool:
+    return any(finding.status == FAILED for finding in findings)
+
+
+def _document(findings: list[Finding]) -> dict[str, Any]:
+    checks = [{"step": f.step, "status": f.status, "detail": f.detail, "fix": f.fix or None} for f in findings]
+    return {"ok": not _failed(findings), "checks": checks}
 
 
 def _line(finding: Finding) -> str:
@@ -127,12 +203,15 @@ def _login(client: UsageClient, now: float, findings: list[Finding]) -> None:
     findings.append(Finding("plan", OK, plan))
 
 
-def _configuration(environ: Mapping[str, str], findings: list[Finding]) -> None:
+def _config_dir(environ: Mapping[str, str], findings: list[Finding]) -> None:
     from claude_usage.keychain import service_name
 
     config_dir = environ.get("CLAUDE_CONFIG_DIR")
     where = f"CLAUDE_CONFIG_DIR={config_dir}" if config_dir else "CLAUDE_CONFIG_DIR not set (~/.claude)"
     findings.append(Finding("configuration directory", OK, f"{where}; Keychain item name {service_name(environ)}"))
+
+
+def _environment(environ: Mapping[str, str], findings: list[Finding]) -> None:
     overrides = sorted(name for name in environ if name.startswith("CLAUDE_USAGE_"))
     if overrides:
         shown = ", ".join(f"{name}={environ[name]}" for name in overrides)
