@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-    from claude_usage.accounts import Account
+    from claude_usage.profiles import Account
     from claude_usage.cache import CacheResult
     from claude_usage.cli import Context
     from claude_usage.cli.arguments import Arguments

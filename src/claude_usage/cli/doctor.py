@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from claude_usage.accounts import Account
+    from claude_usage.profiles import Account
     from claude_usage.cli import Context
     from claude_usage.cli.arguments import Arguments
     from claude_usage.client import UsageClient
@@ -97,7 +97,7 @@ def _environ_of(account: Account | None, context: Context) -> Mapping[str, str]:
     """The environment the account's login is read in (this one's, without an account named)."""
     if account is None:
         return context.environ
-    from claude_usage.accounts import account_environ
+    from claude_usage.profiles import account_environ
 
     return account_environ(context.environ, account.config_dir)
 

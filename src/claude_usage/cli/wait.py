@@ -13,7 +13,7 @@ from claude_usage.cli.check import over_line
 from claude_usage.errors import EXIT_OK, ClaudeUsageError
 
 if TYPE_CHECKING:
-    from claude_usage.accounts import Account
+    from claude_usage.profiles import Account
     from claude_usage.cache import CacheResult
     from claude_usage.cli import Context
     from claude_usage.cli.arguments import Arguments

@@ -20,7 +20,7 @@ from claude_usage.errors import EXIT_OK
 if TYPE_CHECKING:
     from types import FrameType
 
-    from claude_usage.accounts import Account
+    from claude_usage.profiles import Account
     from claude_usage.cache import CacheResult
     from claude_usage.cli import Context
     from claude_usage.cli.arguments import Arguments
