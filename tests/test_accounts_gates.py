@@ -18,7 +18,7 @@ from claude_usage.errors import CredentialsNotFoundError, RateLimitedError
 from loopback_server import LoopbackServer, respond
 from several_accounts import body_with, by_token, make_account, tokens
 import test_cli
-from test_cli import RATE_LIMIT_BODY, Terminal, at, in_turn
+from test_cli import RATE_LIMIT_BODY, Terminal, at, in_turn, with_fake_notify_send
 
 #: test_cli's environment (fake home, loopback API, test CA, own cache, fixed clock), as this module's fixture.
 command_env = test_cli.command_env
@@ -233,13 +233,7 @@ def test_watch_off_a_terminal_prints_a_line_per_account_per_interval(
     """Each interval one status line per account after its label; --notify names the account
     that crossed; SIGTERM exits 0."""
     answer_each(https_server, {"home": respond(200, body_with(30, 40)), "work": respond(200, body_with(90, 40))})
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    sent = tmp_path / "notifications"
-    fake = bin_dir / "notify-send"
-    fake.write_text(f'#!/bin/sh\nprintf "%s|%s\\n" "$1" "$2" >> {sent}\n')
-    fake.chmod(0o755)
-    env = {**command_env, "PATH": f"{bin_dir}:{command_env['PATH']}"}
+    env, sent = with_fake_notify_send(command_env, tmp_path)
     watcher = start_watch(["--interval", "60", "--notify", "80", *named(home, "home", "work")], env)
     assert watcher.stdout is not None
     lines = [watcher.stdout.readline().decode() for _ in range(4)]

@@ -987,16 +987,21 @@ def test_watch_on_a_terminal_redraws_in_place_and_restores_it_after_ctrl_c(comma
     )
 
 
-def test_watch_notifies_once_per_crossing(command_env: dict[str, str], https_server: LoopbackServer, tmp_path: Path) -> None:
-    """--notify 80: nothing at 48%, one notify-send when the 5-hour window reads 85%, none while it stays over."""
-    https_server.answer = in_turn(respond(200, usage_body(48.0)), respond(200, usage_body(85.0)))
+def with_fake_notify_send(env: dict[str, str], tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """``env`` with a notify-send first on PATH that appends "title|text" lines to the returned file."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     sent = tmp_path / "notifications"
     fake = bin_dir / "notify-send"
     fake.write_text(f'#!/bin/sh\nprintf "%s|%s\\n" "$1" "$2" >> {sent}\n')
     fake.chmod(0o755)
-    env = {**command_env, "PATH": f"{bin_dir}:{command_env['PATH']}"}
+    return {**env, "PATH": f"{bin_dir}:{env['PATH']}"}, sent
+
+
+def test_watch_notifies_once_per_crossing(command_env: dict[str, str], https_server: LoopbackServer, tmp_path: Path) -> None:
+    """--notify 80: nothing at 48%, one notify-send when the 5-hour window reads 85%, none while it stays over."""
+    https_server.answer = in_turn(respond(200, usage_body(48.0)), respond(200, usage_body(85.0)))
+    env, sent = with_fake_notify_send(command_env, tmp_path)
     watcher = start_watch(["--interval", "60", "--notify", "80"], env)
     assert watcher.stdout is not None
     lines = [watcher.stdout.readline().decode() for _ in range(8)]

@@ -151,17 +151,10 @@ def _token_key(directory: str) -> bytes | None:
         key = _read_token_key(path)
         if key is not None:
             return key
-        temporary = os.path.join(directory, f".{TOKEN_KEY_FILE}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
-        except OSError:
+        temporary = _private_temporary(directory, TOKEN_KEY_FILE, os.urandom(TOKEN_KEY_BYTES))
+        if temporary is None:
             return None
         try:
-            try:
-                os.write(fd, os.urandom(TOKEN_KEY_BYTES))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
             # A link, not a rename: of two processes making the key at once one wins, and the
             # other reads the winner's below.
             try:
@@ -176,10 +169,7 @@ def _token_key(directory: str) -> bytes | None:
         except OSError:
             return None
         finally:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
+            _unlink_quietly(temporary)
         _fsync_directory(directory)
     return None
 
@@ -889,25 +879,13 @@ class UsageCache:
             return False
         payload = json.dumps(entry.to_document(), separators=(",", ":"), allow_nan=False).encode()
         target = os.path.join(directory, f"{key}.json")
-        temporary = os.path.join(directory, f".{key}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
-        except OSError:
+        temporary = _private_temporary(directory, key, payload)
+        if temporary is None:
             return False
         try:
-            try:
-                view = memoryview(payload)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
             _replace(temporary, target)
         except OSError:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
+            _unlink_quietly(temporary)
             return False
         _fsync_directory(directory)
         return True
@@ -962,6 +940,35 @@ def _prepare_directory(directory: str) -> bool:
         return os.access(directory, os.W_OK | os.X_OK)
     except OSError:
         return False
+
+
+def _private_temporary(directory: str, stem: str, payload: bytes) -> str | None:
+    """A new file in ``directory``, mode 0600, holding ``payload`` and synced: its path, to be
+    renamed or linked into place; ``None`` (and nothing left behind) when it cannot be made."""
+    temporary = os.path.join(directory, f".{stem}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
+    except OSError:
+        return None
+    try:
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        _unlink_quietly(temporary)
+        return None
+    return temporary
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _replace(temporary: str, target: str) -> None:
