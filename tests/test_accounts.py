@@ -392,6 +392,9 @@ def test_client_with_config_dir(home: Path, https_server: LoopbackServer, ca_fil
         assert 62.0 == client.get_usage().five_hour.utilization  # type: ignore[union-attr]
         assert f"file:{home}/.claude-work/.credentials.json" == client.account_key()
         assert "config_dir=" in repr(client)
+    from claude_usage import get_usage
+
+    assert 62.0 == get_usage(api_url=https_server.url, environ=environ, config_dir=home / ".claude-work").five_hour.utilization  # type: ignore[union-attr]
     with pytest.raises(ConfigurationError):
         UsageClient(environ=environ, config_dir="relative")
 

@@ -64,7 +64,9 @@ def _show_accounts(args: Arguments, context: Context, session: Session | None, a
     if args.json:
         write(context.out, accounts_document(answers, lambda result: json.loads(json_document(result))))
     else:
-        write(context.out, "".join(_account_view(args, context, session, account, answer) for account, answer in answers))
+        views = [_account_view(args, context, session, account, answer) for account, answer in answers]
+        # The default view's blocks are set apart by a blank line; lines are lines.
+        write(context.out, ("" if args.statusline or args.format is not None else "\n").join(views))
     status = EXIT_OK
     for account, answer in answers:
         if isinstance(answer, ClaudeUsageError):
@@ -88,7 +90,7 @@ def _account_view(
         text = _view(args, answer, context, session if context.own_login(account) else None, account)
         if args.statusline:
             return f"{render.printable(account.label)}: {text}"
-        return text if args.format is not None else f"{heading(account, context, args.color)}\n{text}\n"
+        return text if args.format is not None else f"{heading(account, context, args.color)}\n{text}"
     if args.format is not None:
         shown = dict.fromkeys(render.FORMAT_FIELDS, render.MISSING)
         shown["account"] = account.label
@@ -96,7 +98,7 @@ def _account_view(
     short = render.printable(answer.message.split(";")[0], 60)
     if args.statusline:
         return f"{render.printable(account.label)}: {render.UNKNOWN} ({short})\n"
-    return f"{heading(account, context, args.color)}\nUnavailable: {render.error_line(answer)}\n\n"
+    return f"{heading(account, context, args.color)}\nUnavailable: {render.error_line(answer)}\n"
 
 
 def json_document(result: CacheResult) -> str:
