@@ -6,26 +6,33 @@ and the cache's :class:`~claude_usage.cache.CacheState`. It sends no request of 
 caller gets the result through :class:`~claude_usage.client.UsageClient` (the shared cache), so
 monitoring costs the rate budget no more than a status line does.
 
-No label carries a token or an email: windows are the server's JSON keys, the plan is the login's
-subscription type, and an ``account`` label appears only when the caller passes one.
+No label carries a token: windows are the server's JSON keys, the plan is the login's
+subscription type, and an ``account`` label appears only when the caller passes one (the command
+passes an account's label, which may be its email address unless ``--label-email never``).
+Several accounts' collectors make one exposition through :class:`AccountsCollector`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from claude_usage import __version__, windows
 
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from prometheus_client.core import GaugeMetricFamily
     from prometheus_client.metrics_core import Metric
 
     from claude_usage.cache import CacheResult, CacheState
     from claude_usage.models import UsagePeriod
 
-__all__ = ["INSTALL_HINT", "PREFIX", "UsageCollector", "encoder_for", "exposition", "negotiated_exposition"]
+    class Collector(Protocol):
+        def collect(self) -> Iterator[Metric]: ...
+
+__all__ = ["INSTALL_HINT", "PREFIX", "AccountsCollector", "UsageCollector", "encoder_for", "exposition", "negotiated_exposition"]
 
 PREFIX = "claude_usage"
 INSTALL_HINT = "pip install 'claude-usage-client[metrics]'"
@@ -165,6 +172,24 @@ class UsageCollector:
                 yield family
 
 
+class AccountsCollector:
+    """Several accounts' collectors as one exposition: each family once (one HELP
+    and TYPE), holding every account's samples. Each collector must carry its own ``account``
+    label, so that no two accounts' samples are the same series."""
+
+    def __init__(self, collectors: Sequence[UsageCollector]) -> None:
+        self.collectors = collectors
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}  # in the order the families first appear
+        for collector in self.collectors:
+            for family in collector.collect():
+                first = merged.setdefault(family.name, family)
+                if first is not family:
+                    first.samples.extend(family.samples)
+        return iter(merged.values())
+
+
 def _with_samples(*families: GaugeMetricFamily) -> Iterator[GaugeMetricFamily]:
     # A family without samples is valid but only noise (an account without `limits`, say).
     return (family for family in families if family.samples)
@@ -176,7 +201,7 @@ def _windows_in_order(found: Mapping[str, UsagePeriod]) -> list[tuple[str, Usage
     return sorted(found.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
 
 
-def exposition(collector: UsageCollector, *, openmetrics: bool = True) -> bytes:
+def exposition(collector: Collector, *, openmetrics: bool = True) -> bytes:
     """The collector's samples in the OpenMetrics text format (the Prometheus one with ``openmetrics=False``)."""
     if openmetrics:
         from prometheus_client.openmetrics.exposition import generate_latest as encode_openmetrics
@@ -187,7 +212,7 @@ def exposition(collector: UsageCollector, *, openmetrics: bool = True) -> bytes:
     return _typed(encode_text)(collector)
 
 
-def encoder_for(accept: str | None) -> tuple[Callable[[UsageCollector], bytes], str]:
+def encoder_for(accept: str | None) -> tuple[Callable[[Collector], bytes], str]:
     """The encoder an HTTP ``Accept`` header asks for (OpenMetrics or the Prometheus text, as
     ``prometheus_client`` negotiates it), and its content type."""
     from prometheus_client.exposition import choose_encoder
@@ -196,14 +221,14 @@ def encoder_for(accept: str | None) -> tuple[Callable[[UsageCollector], bytes], 
     return _typed(encoder), content_type
 
 
-def negotiated_exposition(collector: UsageCollector, accept: str | None) -> tuple[bytes, str]:
+def negotiated_exposition(collector: Collector, accept: str | None) -> tuple[bytes, str]:
     """The exposition in the format an HTTP ``Accept`` header asks for, and its content type."""
     encoder, content_type = encoder_for(accept)
     return encoder(collector), content_type
 
 
-def _typed(encoder: Callable[..., bytes]) -> Callable[[UsageCollector], bytes]:
+def _typed(encoder: Callable[..., bytes]) -> Callable[[Collector], bytes]:
     # prometheus_client's encoders take any object with collect() (a registry or a collector);
-    # its annotations name its Collector class, which UsageCollector does not subclass so that
-    # importing this module does not import prometheus_client.
+    # its annotations name its Collector class, which ours do not subclass so that importing
+    # this module does not import prometheus_client.
     return encoder

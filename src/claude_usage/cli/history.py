@@ -1,5 +1,9 @@
 """``claude-usage history``: the local history as a chart per window, with burn rates and projections,
-or its samples and summary as ``--json`` / ``--csv``. Sends no request."""
+or its samples and summary as ``--json`` / ``--csv``. Sends no request.
+
+With several accounts (``--config-dir``, ``CLAUDE_USAGE_ACCOUNTS``): one set of charts per account
+under its label; ``--json`` is their ``{"accounts": [...]}``, ``--csv`` gains a first column,
+``account``. One account's output is the same as without any named."""
 
 from __future__ import annotations
 
@@ -13,10 +17,11 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
+    from claude_usage.accounts import Account
     from claude_usage.cli import Context
     from claude_usage.cli.arguments import Arguments
     from claude_usage.cli.render import Style
-    from claude_usage.history import Sample
+    from claude_usage.history import HistoryStore, Sample
 
 DAY = 86400.0
 DEFAULT_WINDOWS = ("five_hour", "seven_day")
@@ -72,48 +77,106 @@ def _rounded(value: float | None) -> float | None:
 def history(args: Arguments, context: Context) -> int:
     from claude_usage.history import HistoryStore
 
-    now = context.now()
     keys = [windows.resolve(args.window)] if args.window else list(DEFAULT_WINDOWS)
     for key in keys:
         if windows.period_hours(key) is None:
             known = ", ".join(alias or key for key, _label, alias, _hours in windows.WINDOWS)
             raise UsageError(f"unknown window {args.window!r}; known: {known}")
-    account = _account(context)
-    chart = not (args.json or args.csv)
+    accounts = context.accounts(args)
     style = None
-    if chart:
+    if not (args.json or args.csv):
         from claude_usage.cli import render
 
         style = render.style(args.color, context.environ, context.out)
-    summaries = []
     with HistoryStore.from_environment(context.environ, warn=context.warn) as store:
-        for key in keys:
-            since = now - (args.since if args.since is not None else DAY if key == "five_hour" else 7 * DAY)
-            # The last day and the sample before it, for the burn rates.
-            recent = store.samples(key, since=now - DAY, until=now, account=account, with_previous=True)
-            if style is not None:  # a chart needs each column's peak, not every sample
-                shown = store.peaks(key, since=since, until=now, buckets=_chart_width(style), account=account)
-            else:
-                shown = store.samples(key, since=since, until=now, account=account)
-            summaries.append(Summary(key, since, shown, recent, now))
+        if accounts is not None and len(accounts) > 1:
+            return _history_of_accounts(args, context, store, keys, style, accounts)
+        account = _account(context, None if accounts is None else accounts[0].config_dir)
+        summaries = _summaries(args, context, store, keys, style, account)
+    now = context.now()
     if args.json:
         write(context.out, _json(summaries, now))
     elif args.csv:
-        write(context.out, _csv(summaries, now))
+        write(context.out, _csv([(None, summaries)], now))
     else:
         assert style is not None
-        write(context.out, "\n".join(_chart(summary, now, style) for summary in summaries))
+        write(context.out, _charts(summaries, now, style))
     return EXIT_OK
 
 
-def _account(context: Context) -> str | None:
-    """This login's key (as the cache names it, no secret); ``None``: every account's samples."""
-    from claude_usage.client import UsageClient
+def _history_of_accounts(
+    args: Arguments, context: Context, store: HistoryStore, keys: list[str], style: Style | None, accounts: list[Account]
+) -> int:
+    """Each account's history under its label. An account whose key cannot be made is shown
+    failing in its place (never as every account's samples); the exit status is then the first
+    such account's."""
+    import json
 
+    from claude_usage.cli.arguments import PROG
+    from claude_usage.cli.fanout import accounts_document, heading
+    from claude_usage.cli.render import error_line
+
+    answers: list[tuple[Account, list[Summary] | ClaudeUsageError]] = []
+    for account in accounts:
+        try:
+            key = _account_key(context, account.config_dir)
+        except ClaudeUsageError as error:
+            answers.append((account, error))
+            continue
+        answers.append((account, _summaries(args, context, store, keys, style, key)))
+    now = context.now()
+    if args.json:
+        write(context.out, accounts_document(answers, lambda summaries: json.loads(_json(summaries, now))))
+    elif args.csv:
+        write(context.out, _csv([(account.label, answer) for account, answer in answers if not isinstance(answer, ClaudeUsageError)], now))
+    else:
+        assert style is not None
+        blocks = []
+        for account, answer in answers:
+            shown = f"Unavailable: {error_line(answer)}\n" if isinstance(answer, ClaudeUsageError) else _charts(answer, now, style)
+            blocks.append(f"{heading(account, context, args.color)}\n{shown}")
+        write(context.out, "\n".join(blocks))
+    status = EXIT_OK
+    for account, answer in answers:
+        if isinstance(answer, ClaudeUsageError):
+            context.err.write(f"{PROG}: {account.label}: {error_line(answer)}\n")
+            status = status or answer.exit_code
+    return status
+
+
+def _summaries(
+    args: Arguments, context: Context, store: HistoryStore, keys: list[str], style: Style | None, account: str | None
+) -> list[Summary]:
+    """Each window's samples and summary for ``account`` (a key; ``None``: every account's)."""
+    now = context.now()
+    summaries = []
+    for key in keys:
+        since = now - (args.since if args.since is not None else DAY if key == "five_hour" else 7 * DAY)
+        # The last day and the sample before it, for the burn rates.
+        recent = store.samples(key, since=now - DAY, until=now, account=account, with_previous=True)
+        if style is not None:  # a chart needs each column's peak, not every sample
+            shown = store.peaks(key, since=since, until=now, buckets=_chart_width(style), account=account)
+        else:
+            shown = store.samples(key, since=since, until=now, account=account)
+        summaries.append(Summary(key, since, shown, recent, now))
+    return summaries
+
+
+def _account(context: Context, config_dir: str | None) -> str | None:
+    """The key of this login (or of ``config_dir``'s); ``None`` when it cannot be made: then
+    every account's samples are shown, as before accounts could be named."""
     try:
-        return UsageClient(environ=context.environ).credential_source().key
+        return _account_key(context, config_dir)
     except ClaudeUsageError:
         return None
+
+
+def _account_key(context: Context, config_dir: str | None) -> str | None:
+    """The key the history holds the login's samples under, made as the client that records
+    them makes it: for ``CLAUDE_CODE_OAUTH_TOKEN``, the HMAC of that token, so that two tokens'
+    samples stay apart. No secret."""
+    with context.client(None, config_dir) as client:
+        return client.account_key()
 
 
 def _sample_document(sample: Sample) -> dict[str, Any]:
@@ -143,23 +206,29 @@ def _json(summaries: Sequence[Summary], now: float) -> str:
     return json.dumps(document) + "\n"
 
 
-def _csv(summaries: Sequence[Summary], now: float) -> str:
+def _csv(groups: Sequence[tuple[str | None, Sequence[Summary]]], now: float) -> str:
+    """The samples, then the summaries; with accounts' labels (not ``None``), under a first
+    column ``account``."""
     import csv
     import io
 
+    labelled = any(label is not None for label, _summaries in groups)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(_CSV_COLUMNS)
-    for summary in summaries:
-        for sample in summary.samples:
-            document = _sample_document(sample)
-            writer.writerow(["sample", summary.key, document["observed_at"], sample.utilization, document["resets_at"] or "", sample.source])
-    for summary in summaries:
-        numbers = summary.document()
-        writer.writerow(
-            ["summary", summary.key, iso_utc(now), "" if summary.utilization is None else summary.utilization, numbers["resets_at"] or "", ""]
-            + ["" if numbers[name] is None else numbers[name] for name in _CSV_COLUMNS[6:]]
-        )
+    writer.writerow((["account"] if labelled else []) + list(_CSV_COLUMNS))
+    for label, summaries in groups:
+        first = [label or ""] if labelled else []
+        for summary in summaries:
+            for sample in summary.samples:
+                document = _sample_document(sample)
+                writer.writerow(first + ["sample", summary.key, document["observed_at"], sample.utilization, document["resets_at"] or "", sample.source])
+        for summary in summaries:
+            numbers = summary.document()
+            writer.writerow(
+                first
+                + ["summary", summary.key, iso_utc(now), "" if summary.utilization is None else summary.utilization, numbers["resets_at"] or "", ""]
+                + ["" if numbers[name] is None else numbers[name] for name in _CSV_COLUMNS[6:]]
+            )
     return buffer.getvalue()
 
 
@@ -170,6 +239,10 @@ def _time_label(seconds: float, span: float) -> str:
     import time
 
     return time.strftime("%H:%M" if span <= 2 * DAY else "%b %d", time.gmtime(seconds))
+
+
+def _charts(summaries: Sequence[Summary], now: float, style: Style) -> str:
+    return "\n".join(_chart(summary, now, style) for summary in summaries)
 
 
 def _chart_width(style: Style) -> int:

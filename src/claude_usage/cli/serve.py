@@ -5,6 +5,10 @@ only when the data is older than ``--max-age`` and no block holds requests back)
 latest result; every scrape is answered from that result and never waits on the network, so
 any number of scrapers cost the rate budget what one status line does. Only the very first
 scrapes, before anything has been read, wait for it, and at most ``FIRST_READ_WAIT`` seconds.
+
+With several accounts (``--config-dir``, ``CLAUDE_USAGE_ACCOUNTS``) each has its own thread and
+its own cache entry, so a slow or failing account never holds up the others' data; /metrics
+has every account's series labelled ``account``, /usage.json their ``{"accounts": [...]}``.
 """
 
 from __future__ import annotations
@@ -18,17 +22,22 @@ from claude_usage import __version__
 from claude_usage._typing import TYPE_CHECKING
 from claude_usage.cache import DEFAULT_MAX_AGE
 from claude_usage.cli.arguments import PROG, UsageError
-from claude_usage.cli.metrics import require_prometheus_client
+from claude_usage.cli.metrics import refuse_account_label, require_prometheus_client, single_account_label
 from claude_usage.errors import EXIT_OK, ClaudeUsageError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from types import FrameType
+    from typing import Any
+
+    from claude_usage.accounts import Account
 
     from claude_usage.cache import CacheResult, CacheState
     from claude_usage.cli import Context
     from claude_usage.cli.arguments import Arguments
-    from claude_usage.metrics import UsageCollector
+    from claude_usage.metrics import Collector
+
+    Latest = tuple[CacheResult, CacheState | None]
 
 #: How long a scrape may wait for the first read of the cache (a fetch, when it is empty).
 FIRST_READ_WAIT = 2.0
@@ -48,9 +57,11 @@ def serve(args: Arguments, context: Context) -> int:
     host, port, family, remote = _listen_address(args.listen)
     if remote and not args.allow_remote:
         raise UsageError(f"--listen {args.listen} is not a loopback address; add --allow-remote to serve other machines")
-    feed = _Feed(context, max_age, args.timeout)
+    accounts = context.accounts(args)
+    refuse_account_label(args, accounts)
+    feeds = [_Feed(context, max_age, args.timeout, account) for account in accounts or (None,)]
     try:
-        server = _Server((host, port), family, feed, context, args.account_label)
+        server = _Server((host, port), family, feeds, context, single_account_label(args, accounts))
     except OSError as error:
         reason = "the address is already in use" if error.errno == errno.EADDRINUSE else error.strerror or str(error)
         raise ClaudeUsageError(
@@ -68,12 +79,13 @@ def serve(args: Arguments, context: Context) -> int:
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         context.err.write(f"{PROG}: serving http://{shown}:{bound_port}/metrics and /usage.json\n")
         context.err.flush()
-        feed.start()
+        for feed in feeds:
+            feed.start()
         server.serve_forever(poll_interval=0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        feed.stop()
+        _stop(feeds)
         server.server_close()
     return EXIT_OK
 
@@ -97,41 +109,52 @@ def _listen_address(text: str) -> tuple[str, int, int, bool]:
     return str(address[0]), int(port_text), int(family), remote
 
 
-class _Feed:
-    """The latest cache result, read again by one background thread."""
+def _stop(feeds: Sequence[_Feed]) -> None:
+    import time
 
-    def __init__(self, context: Context, max_age: float, timeout: float | None) -> None:
+    for feed in feeds:
+        feed.stopping.set()
+    # A fetch in flight is bounded by --timeout; the process does not wait for it to exit.
+    deadline = time.monotonic() + 1.0
+    for feed in feeds:
+        feed.join(max(0.0, deadline - time.monotonic()))
+
+
+class _Feed:
+    """The latest cache result of one account (``None``: this environment's login), read again
+    by one background thread."""
+
+    def __init__(self, context: Context, max_age: float, timeout: float | None, account: Account | None = None) -> None:
+        self.account = account
         self._context = context
         self._max_age = max_age
         self._timeout = timeout
         self._changed = threading.Condition()
-        self._latest: tuple[CacheResult, CacheState | None] | None = None
-        self._stopping = threading.Event()
+        self._latest: Latest | None = None
+        self.stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="claude-usage-refresh", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
-        self._stopping.set()
-        # A fetch in flight is bounded by --timeout; the process does not wait for it to exit.
-        self._thread.join(timeout=1.0)
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
 
-    def latest(self) -> tuple[CacheResult, CacheState | None] | None:
-        """The latest result; before the first read ends, wait for it at most ``FIRST_READ_WAIT``."""
+    def latest(self, wait: float = FIRST_READ_WAIT) -> Latest | None:
+        """The latest result; before the first read ends, wait for it at most ``wait`` seconds."""
         latest = self._latest
         if latest is not None:
             return latest
         with self._changed:
-            self._changed.wait_for(lambda: self._latest is not None, timeout=FIRST_READ_WAIT)
+            self._changed.wait_for(lambda: self._latest is not None, timeout=wait)
             return self._latest
 
     def _run(self) -> None:
         from claude_usage.cache import CacheResult
 
         interval = min(MAX_READ_INTERVAL, self._max_age / 4)
-        with self._context.client(self._timeout) as client:
-            while not self._stopping.is_set():
+        with self._context.client(self._timeout, None if self.account is None else self.account.config_dir) as client:
+            while not self.stopping.is_set():
                 try:
                     result = client.get_result(max_age=self._max_age)
                     state = client.cache_state()
@@ -143,7 +166,7 @@ class _Feed:
                 # As in watch: the cache backs off after most failures but not after a refused
                 # token (fixed by logging in), which must not be retried at every read.
                 refused = result.error is not None and result.requested
-                self._stopping.wait(max(interval, DEFAULT_MAX_AGE) if refused else interval)
+                self.stopping.wait(max(interval, DEFAULT_MAX_AGE) if refused else interval)
 
 
 class _Server(ThreadingHTTPServer):
@@ -153,28 +176,44 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(
-        self, address: tuple[str, int], family: int, feed: _Feed, context: Context, account: str | None
+        self, address: tuple[str, int], family: int, feeds: Sequence[_Feed], context: Context, account: str | None
     ) -> None:
         self.address_family = family
-        self.feed = feed
+        self.feeds = feeds
         self.context = context
         self.account = account
-        self._rendered: dict[str, tuple[object, int, bytes]] = {}
+        self._rendered: dict[str, tuple[list[Latest | None], int, bytes]] = {}
         super().__init__(address, _Handler)
 
-    def rendered(self, encoder: Callable[[UsageCollector], bytes], content_type: str) -> bytes:
-        """The exposition of the latest result in one format. A body changes only with a new read
-        of the cache and with the data's age, so the scrapes of one second share one rendering."""
-        from claude_usage.metrics import UsageCollector
+    def latest(self) -> list[Latest | None]:
+        """Every feed's latest result; before the first reads end, wait for them at most
+        ``FIRST_READ_WAIT`` in all (not per account)."""
+        import time
 
-        latest = self.feed.latest()
+        deadline = time.monotonic() + FIRST_READ_WAIT
+        return [feed.latest(max(0.0, deadline - time.monotonic())) for feed in self.feeds]
+
+    def rendered(self, encoder: Callable[[Collector], bytes], content_type: str) -> bytes:
+        """The exposition of the latest results in one format. A body changes only with a new read
+        of the cache and with the data's age, so the scrapes of one second share one rendering."""
+        from claude_usage.cli.metrics import account_collector
+        from claude_usage.metrics import AccountsCollector, UsageCollector
+
+        latest = self.latest()
         now = self.context.now()
         second = int(now)
         cached = self._rendered.get(content_type)  # a dict read and write are atomic: no lock needed
-        if cached is not None and cached[0] is latest and cached[1] == second:
+        if cached is not None and cached[1] == second and all(old is new for old, new in zip(cached[0], latest, strict=True)):
             return cached[2]
-        result, state = (None, None) if latest is None else latest
-        body = encoder(UsageCollector(result, state, now=now, account=self.account))
+        collector: Collector
+        if len(self.feeds) == 1:
+            result, state = (None, None) if latest[0] is None else latest[0]
+            collector = UsageCollector(result, state, now=now, account=self.account)
+        else:
+            collector = AccountsCollector(
+                [account_collector(feed.account, answer, now) for feed, answer in zip(self.feeds, latest, strict=True) if feed.account is not None]
+            )
+        body = encoder(collector)
         self._rendered[content_type] = (latest, second, body)
         return body
 
@@ -211,21 +250,27 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, self.server.rendered(encoder, content_type), content_type)
 
     def _usage_json(self) -> None:
+        """The ``--json`` document (503 with the error object when there is no data); with several
+        accounts their ``{"accounts": [...]}``, 200 when any of them has data."""
         import json
 
+        from claude_usage.cli.fanout import accounts_document
+        from claude_usage.cli.render import error_object
         from claude_usage.cli.show import json_document  # the one builder of the --json document
 
-        latest = self.server.feed.latest()
-        if latest is None or latest[0].data is None:
-            error = None if latest is None else latest[0].error
-            described = (
-                {"kind": "Pending", "message": "no data has been read yet"}
-                if error is None
-                else {"kind": error.kind, "message": error.message, "hint": error.hint, "exit_code": error.exit_code}
-            )
-            self._send(503, (json.dumps({"error": described}) + "\n").encode(), "application/json")
-            return
-        self._send(200, json_document(latest[0]).encode(), "application/json")
+        def document(answer: CacheResult | None) -> dict[str, Any]:
+            return {"error": _PENDING} if answer is None else dict(json.loads(json_document(answer)))
+
+        answers = [_answer(latest) for latest in self.server.latest()]
+        status = 200 if any(answer is not None and not isinstance(answer, ClaudeUsageError) for answer in answers) else 503
+        if len(answers) > 1:
+            pairs = [(feed.account, answer) for feed, answer in zip(self.server.feeds, answers, strict=True) if feed.account is not None]
+            body = accounts_document(pairs, document)
+        elif isinstance(answers[0], ClaudeUsageError):
+            body = json.dumps({"error": error_object(answers[0])}) + "\n"
+        else:
+            body = json.dumps(document(answers[0])) + "\n"
+        self._send(status, body.encode(), "application/json")
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -237,3 +282,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # a scrape every 15 s would fill the journal; errors are the exposition's to report
+
+
+#: /usage.json's error before the first read of an account's cache has ended.
+_PENDING = {"kind": "Pending", "message": "no data has been read yet"}
+
+
+def _answer(latest: Latest | None) -> CacheResult | ClaudeUsageError | None:
+    """What /usage.json shows of a feed: its result when it has data, else the error that left
+    it without (``None``: nothing read yet)."""
+    if latest is None:
+        return None
+    result = latest[0]
+    if result.data is None:
+        assert result.error is not None
+        return result.error
+    return result
