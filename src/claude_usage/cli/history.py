@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-    from claude_usage.accounts import Account
+    from claude_usage.profiles import Account
     from claude_usage.cli import Context
     from claude_usage.cli.arguments import Arguments
     from claude_usage.cli.render import Style

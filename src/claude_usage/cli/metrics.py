@@ -14,7 +14,7 @@ from claude_usage.cli.arguments import PROG, UsageError
 from claude_usage.errors import EXIT_OK, ClaudeUsageError
 
 if TYPE_CHECKING:
-    from claude_usage.accounts import Account
+    from claude_usage.profiles import Account
     from claude_usage.cache import CacheResult, CacheState
     from claude_usage.cli import Context
     from claude_usage.cli.arguments import Arguments

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from types import FrameType
     from typing import Any
 
-    from claude_usage.accounts import Account
+    from claude_usage.profiles import Account
 
     from claude_usage.cache import CacheResult, CacheState
     from claude_usage.cli import Context
