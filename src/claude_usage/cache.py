@@ -175,21 +175,13 @@ def _token_key(directory: str) -> bytes | None:
 
 
 def _read_token_key(path: str) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        ours = not hasattr(os, "geteuid") or info.st_uid == os.geteuid()
-        if not (stat.S_ISREG(info.st_mode) and ours and info.st_size == TOKEN_KEY_BYTES and not info.st_mode & 0o077):
-            return None
-        key = os.read(fd, TOKEN_KEY_BYTES + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return key if len(key) == TOKEN_KEY_BYTES else None
+    key = _read_regular(path, TOKEN_KEY_BYTES, _private_to_us)
+    return key if key is not None and len(key) == TOKEN_KEY_BYTES else None
+
+
+def _private_to_us(info: os.stat_result) -> bool:
+    ours = not hasattr(os, "geteuid") or info.st_uid == os.geteuid()
+    return ours and not info.st_mode & 0o077
 
 
 def block_seconds(error: ClaudeUsageError) -> float | None:
@@ -854,19 +846,9 @@ class UsageCache:
         directory = self._ready_directory()
         if directory is None:
             return None
-        try:
-            fd = os.open(os.path.join(directory, f"{key}.json"), os.O_RDONLY | _NOFOLLOW | _CLOEXEC | os.O_NONBLOCK)
-        except OSError:
+        raw = _read_regular(os.path.join(directory, f"{key}.json"), MAX_CACHE_BYTES)
+        if raw is None:
             return None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_CACHE_BYTES:
-                return None
-            raw = os.read(fd, MAX_CACHE_BYTES + 1)
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
         try:
             return _Entry.from_document(json.loads(raw), source, decode)
         except (ValueError, TypeError, KeyError, RecursionError, ClaudeUsageError):
@@ -940,6 +922,24 @@ def _prepare_directory(directory: str) -> bool:
         return os.access(directory, os.W_OK | os.X_OK)
     except OSError:
         return False
+
+
+def _read_regular(path: str, limit: int, acceptable: Callable[[os.stat_result], bool] | None = None) -> bytes | None:
+    """The bytes of the regular file at ``path`` (opened without following a link or blocking on
+    a FIFO), when it holds at most ``limit`` and ``acceptable`` takes its stat; else ``None``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit or (acceptable is not None and not acceptable(info)):
+            return None
+        return os.read(fd, limit + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _private_temporary(directory: str, stem: str, payload: bytes) -> str | None:
