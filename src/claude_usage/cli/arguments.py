@@ -141,7 +141,7 @@ _MAX = Option(
 )
 _ACCOUNT_LABEL = Option("--account-label", "NAME", "add account=NAME to every metric (none by default)")
 _CONFIG_DIR = Option(
-    "--config-dir", "DIR", "an account: its Claude Code config directory (repeatable; see Accounts below)", repeat=True
+    "--config-dir", "DIR", "an account, by its Claude Code config directory (repeatable; default: $CLAUDE_USAGE_ACCOUNTS)", repeat=True
 )
 _LABEL_EMAIL = Option(
     "--label-email", "{auto,never}", "name accounts by email address (auto) or never, for shared screens",
