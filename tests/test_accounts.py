@@ -365,7 +365,7 @@ def test_unusable_token_key_is_replaced(damage: str, tmp_path: Path) -> None:
 def test_racing_processes_agree_on_one_key(tmp_path: Path) -> None:
     import multiprocessing
 
-    with multiprocessing.get_context("fork").Pool(8) as pool:
+    with multiprocessing.get_context("forkserver").Pool(8) as pool:
         for round_ in range(10):  # a fresh directory each round: the race is over making the key
             directory = str(tmp_path / f"cache-{round_}")
             names = pool.starmap(token_account_key, [(token_of("home"), directory)] * 16)
