@@ -406,3 +406,14 @@ def test_public_accounts_function(home: Path) -> None:
     found = claude_usage.accounts(environ={"HOME": str(home)})
     assert all(isinstance(account, Account) for account in found)
     assert [str(home / ".claude"), str(home / ".claude-work")] == [account.config_dir for account in found]
+
+
+def test_a_single_login_does_not_load_the_accounts_module(command_env: dict[str, str]) -> None:
+    """Without accounts named, the cached status line decides so without importing profiles;
+    with them, it does (so the check can fail)."""
+    from test_cli import imported_modules
+
+    run([], command_env)
+    alone = run(["--statusline"], at(command_env, 10), "-X", "importtime")
+    named = run(["--statusline", "--config-dir", command_env["HOME"] + "/.claude"], at(command_env, 10), "-X", "importtime")
+    assert (False, True) == ("claude_usage.profiles" in imported_modules(alone.stderr), "claude_usage.profiles" in imported_modules(named.stderr))

@@ -106,6 +106,8 @@ class Context:
     def accounts(self, args: Arguments) -> list[Account] | None:
         """The accounts ``--config-dir`` or ``CLAUDE_USAGE_ACCOUNTS`` name, labelled; ``None``
         when neither names one: the command then shows this environment's login, as always."""
+        if not (args.config_dir or self.environ.get("CLAUDE_USAGE_ACCOUNTS")):
+            return None  # the usual case, decided without loading claude_usage.profiles
         from claude_usage.profiles import accounts, configured_dirs
 
         named = configured_dirs(args.config_dir, self.environ)
