@@ -919,24 +919,29 @@ def test_discovery_matches_keychain_items_to_directories(kc: Keychain, tmp_path:
     from claude_usage import profiles
 
     home = tmp_path / "home"
-    for name in (".claude", ".claude-work", ".claude_lab", ".claude-gone"):
+    for name in (".claude", ".claude-work", ".claude_lab", ".claude-gone", ".claude-slash"):
         (home / name).mkdir(parents=True)
     (home / ".claude_lab" / ".credentials.json").write_text("{}")  # the file fallback's account
     environ = {"HOME": str(home), "USER": ACCOUNT}
     work = str(home / ".claude-work")
     kc.add(LEGACY)  # the default profile's
     kc.add(keychain.service_name({"CLAUDE_CONFIG_DIR": work}))
+    slash = str(home / ".claude-slash") + "/"  # logged in as CLAUDE_CONFIG_DIR=~/.claude-slash/
+    kc.add(keychain.service_name({"CLAUDE_CONFIG_DIR": slash}))
     kc.add(ALICE_SERVICE)  # /Users/alice/.claude: no directory here hashes to it
     kc.add(keychain.service_name({"CLAUDE_CONFIG_DIR": work}), account="bob")  # another user's
     found = profiles.discover(environ=environ, platform="darwin")
-    assert [str(home / ".claude"), work, str(home / ".claude_lab")] == [account.config_dir for account in found]
+    assert [str(home / ".claude"), str(home / ".claude-slash") + "/", work, str(home / ".claude_lab")] == [
+        account.config_dir for account in found
+    ]
     lab = str(home / ".claude_lab")
     assert [
         f"{LEGACY} (account {ACCOUNT}), else {home}/.claude/.credentials.json",
+        f"{keychain.service_name({'CLAUDE_CONFIG_DIR': slash})} (account {ACCOUNT}), else {slash}.credentials.json",
         f"{keychain.service_name({'CLAUDE_CONFIG_DIR': work})} (account {ACCOUNT}), else {work}/.credentials.json",
         f"{keychain.service_name({'CLAUDE_CONFIG_DIR': lab})} (account {ACCOUNT}), else {lab}/.credentials.json",
     ] == [account.source.location for account in found]
-    assert ["keychain"] * 3 == [account.source.kind for account in found]
+    assert ["keychain"] * 4 == [account.source.kind for account in found]
     assert [ALICE_SERVICE] == profiles.unmatched_keychain_items(environ, platform="darwin")
     assert all(not wanted_data for _service, _account, wanted_data in kc.queries())
     assert [] == kc.runs()

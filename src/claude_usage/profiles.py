@@ -159,8 +159,13 @@ def discover(
     found = [directory for directory in candidates if os.path.isfile(os.path.join(directory, ".credentials.json"))]
     if (sys.platform if platform is None else platform) == "darwin":
         services = set(_keychain_services(env))
-        found += [directory for directory in candidates if directory not in found and _service_for(directory, env) in services]
-        found.sort(key=candidates.index)
+        for directory in candidates:
+            # Claude Code hashes the directory as it was written, so ".../.claude-work/" (a
+            # shell completion's trailing slash) has an item of its own: that spelling names it.
+            written = next((text for text in _spellings(directory) if _service_for(text, env) in services), None)
+            if written is not None and directory not in found:
+                found.append(written)
+        found.sort(key=lambda directory: candidates.index(directory.rstrip(os.sep) or os.sep))
     return _labelled([(directory, _source(directory, env, keychain, platform)) for directory in found], env, emails)
 
 
@@ -170,8 +175,12 @@ def unmatched_keychain_items(environ: Mapping[str, str] | None = None, *, platfo
     env = os.environ if environ is None else environ
     if (sys.platform if platform is None else platform) != "darwin":
         return []
-    known = {_service_for(directory, env) for directory in _candidate_dirs(env)}
+    known = {_service_for(text, env) for directory in _candidate_dirs(env) for text in _spellings(directory)}
     return sorted(set(_keychain_services(env)) - known)
+
+
+def _spellings(directory: str) -> tuple[str, str]:
+    return (directory, directory + os.sep)
 
 
 def _candidate_dirs(environ: Mapping[str, str]) -> list[str]:
