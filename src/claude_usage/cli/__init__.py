@@ -113,15 +113,16 @@ class Context:
         named = configured_dirs(args.config_dir, self.environ)
         return accounts(named, environ=self.environ, emails=args.label_email != "never") if named else None
 
-    def own_login(self, account: Account) -> bool:
-        """Whether ``account`` is the login this environment uses: the one Claude Code's stdin
-        describes, when it runs the command."""
+    def own_account(self, accounts: list[Account]) -> Account | None:
+        """The one of ``accounts`` whose login this environment uses: the one Claude Code's
+        stdin describes, when it runs the command (``None``: none of them)."""
         from claude_usage.credentials import locate_credentials
 
         try:
-            return locate_credentials(environ=self.environ) == account.source
+            own = locate_credentials(environ=self.environ)
         except ClaudeUsageError:
-            return False
+            return None
+        return next((account for account in accounts if account.source == own), None)
 
     def client(self, timeout: float | None = None, config_dir: str | None = None) -> UsageClient:
         """A client on the shared cache, with this context's environment and clock (for the

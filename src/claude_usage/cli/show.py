@@ -8,7 +8,6 @@ from claude_usage.cli.arguments import PROG, UsageError
 from claude_usage.errors import EXIT_OK, ClaudeUsageError
 
 if TYPE_CHECKING:
-
     from claude_usage.profiles import Account
     from claude_usage.cache import CacheResult, Observation
     from claude_usage.cli import Context
@@ -23,11 +22,17 @@ def show(args: Arguments, context: Context) -> int:
     # then lasts --rest-max-age (see the README, "Status lines").
     session = context.session()
     accounts = context.accounts(args)
+    if session is not None and accounts is not None:
+        # The session is the login Claude Code runs as: only that account's, if one is named.
+        own = context.own_account(accounts)
+        sessions = {account.config_dir: session if account is own else None for account in accounts}
+    else:
+        sessions = {account.config_dir: session for account in accounts or ()}
     if accounts is not None and len(accounts) > 1:
-        return _show_accounts(args, context, session, accounts)
+        return _show_accounts(args, context, sessions, accounts)
     account = None if accounts is None else accounts[0]
-    observation = None if session is None or (account and not context.own_login(account)) else session.observation
-    result = _result(args, context, observation, account)
+    session = session if account is None else sessions[account.config_dir]
+    result = _result(args, context, None if session is None else session.observation, account)
     context.usable(result, args.strict)
     write(context.out, json_document(result) if args.json else _view(args, result, context, session, account))
     context.warn_of_problems(result)
@@ -47,7 +52,7 @@ def _result(args: Arguments, context: Context, observation: Observation | None, 
         )
 
 
-def _show_accounts(args: Arguments, context: Context, session: Session | None, accounts: list[Account]) -> int:
+def _show_accounts(args: Arguments, context: Context, sessions: dict[str, Session | None], accounts: list[Account]) -> int:
     """One block (or line, or JSON object) per account under its label; an account that fails
     is shown failing in its place. Exit 0 when every account had data to show, else the exit
     status of the first that had none."""
@@ -56,15 +61,15 @@ def _show_accounts(args: Arguments, context: Context, session: Session | None, a
     from claude_usage.cli.fanout import accounts_document, each_account
 
     def fetch(account: Account) -> CacheResult:
-        observation = session.observation if session is not None and context.own_login(account) else None
-        result = _result(args, context, observation, account)
+        session = sessions[account.config_dir]
+        result = _result(args, context, None if session is None else session.observation, account)
         return context.usable(result, args.strict)
 
     answers = each_account(accounts, fetch, 10.0 if args.timeout is None else args.timeout)
     if args.json:
         write(context.out, accounts_document(answers, lambda result: json.loads(json_document(result))))
     else:
-        views = [_account_view(args, context, session, account, answer) for account, answer in answers]
+        views = [_account_view(args, context, sessions[account.config_dir], account, answer) for account, answer in answers]
         # The default view's blocks are set apart by a blank line; lines are lines.
         write(context.out, ("" if args.statusline or args.format is not None else "\n").join(views))
     status = EXIT_OK
@@ -87,7 +92,7 @@ def _account_view(
     from claude_usage.cli.fanout import heading
 
     if not isinstance(answer, ClaudeUsageError):
-        text = _view(args, answer, context, session if context.own_login(account) else None, account)
+        text = _view(args, answer, context, session, account)
         if args.statusline:
             return f"{render.printable(account.label)}: {text}"
         return text if args.format is not None else f"{heading(account, context, args.color)}\n{text}"
