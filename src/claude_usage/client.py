@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_API_URL", "UsageClient", "get_usage"]  # DEFAULT_API_URL: re-exported
 
 DEFAULT_USER_AGENT = f"claude-usage-python/{__version__}"
+DEFAULT_TIMEOUT = 10.0
+#: Past the request timeout: how long a call may wait for another process's fetch of the same entry.
+LOCK_GRACE_SECONDS = 5.0
 
 
 class UsageClient:
@@ -64,7 +67,7 @@ class UsageClient:
     def __init__(
         self,
         api_url: str | None = None,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT,
         user_agent: str | None = None,
         verify: bool | str | os.PathLike[str] = True,
         *,
@@ -189,7 +192,7 @@ class UsageClient:
             max_age=DEFAULT_MAX_AGE if max_age is None else max_age,
             force=force,
             ignore_block=ignore_block,
-            wait=self.timeout + 5.0,
+            wait=self.timeout + LOCK_GRACE_SECONDS,
             decode=decode,
             observation=observation,
             observed_max_age=observed_max_age,

@@ -128,11 +128,11 @@ class Context:
         """A client on the shared cache, with this context's environment and clock (for the
         account of ``config_dir``, when given)."""
         from claude_usage.cache import UsageCache
-        from claude_usage.client import UsageClient
+        from claude_usage.client import DEFAULT_TIMEOUT, UsageClient
 
         cache = UsageCache.from_environment(self.environ, clock=self.now)
         return UsageClient(
-            timeout=10.0 if timeout is None else timeout,
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
             environ=self.environ,
             clock=self.now,
             sleep=self.sleep,

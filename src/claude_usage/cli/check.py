@@ -52,7 +52,7 @@ def _check_accounts(args: Arguments, context: Context, accounts: list[Account]) 
     """Every account judged; exit 20 when any is over, else the first failed account's status."""
     from claude_usage.cli.fanout import accounts_document, each_account
 
-    answers = each_account(accounts, lambda account: _judge(args, context, account), 10.0 if args.timeout is None else args.timeout)
+    answers = each_account(accounts, lambda account: _judge(args, context, account), args.timeout)
     over = any(not isinstance(answer, ClaudeUsageError) and answer.failed for _, answer in answers)
     errors = [answer for _, answer in answers if isinstance(answer, ClaudeUsageError)]
     if args.json:

@@ -70,7 +70,7 @@ def _doctor_accounts(args: Arguments, context: Context, accounts: list[Account])
             _cache_steps(client, args.online, context.now(), findings)
         return findings
 
-    answers = each_account(accounts, examine, 10.0 if args.timeout is None else args.timeout)
+    answers = each_account(accounts, examine, args.timeout)
     shared: list[Finding] = []
     with context.client(args.timeout) as client:
         _machine_steps(client, context.environ, shared)

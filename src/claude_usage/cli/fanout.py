@@ -4,6 +4,7 @@ or failing account never delays or hides another's data."""
 from __future__ import annotations
 
 from claude_usage._typing import TYPE_CHECKING
+from claude_usage.client import DEFAULT_TIMEOUT, LOCK_GRACE_SECONDS
 from claude_usage.errors import ClaudeUsageError, NetworkError
 
 if TYPE_CHECKING:
@@ -15,17 +16,15 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-#: Past the request timeout: what another process's fetch may keep an account waiting on the lock.
-LOCK_GRACE_SECONDS = 5.0
 
 
 def each_account(
-    accounts: Sequence[Account], work: Callable[[Account], T], timeout: float
+    accounts: Sequence[Account], work: Callable[[Account], T], timeout: float | None = None
 ) -> list[tuple[Account, T | ClaudeUsageError]]:
     """``work(account)`` for every account, concurrently, in the accounts' order: its value, or
-    the ``ClaudeUsageError`` it raised. An account still busy ``timeout`` plus the lock's grace
-    after the start is reported as a ``NetworkError`` and left behind (its thread is a daemon:
-    the command exits without it)."""
+    the ``ClaudeUsageError`` it raised. An account still busy ``timeout`` (the request timeout,
+    by default the client's) plus the lock's grace after the start is reported as a
+    ``NetworkError`` and left behind (its thread is a daemon: the command exits without it)."""
     if len(accounts) == 1:  # no thread to start for one
         return [(accounts[0], _run(work, accounts[0]))]
     import threading
@@ -39,7 +38,7 @@ def each_account(
     threads = [threading.Thread(target=run, args=(index, account), daemon=True) for index, account in enumerate(accounts)]
     for thread in threads:
         thread.start()
-    limit = timeout + LOCK_GRACE_SECONDS
+    limit = (DEFAULT_TIMEOUT if timeout is None else timeout) + LOCK_GRACE_SECONDS
     deadline = time.monotonic() + limit
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))

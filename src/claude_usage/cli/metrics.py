@@ -65,7 +65,7 @@ def _metrics_of_accounts(args: Arguments, context: Context, accounts: list[Accou
         with context.client(args.timeout, account.config_dir) as client:
             return client.get_result(max_age=args.max_age), client.cache_state()
 
-    answers = each_account(accounts, read, 10.0 if args.timeout is None else args.timeout)
+    answers = each_account(accounts, read, args.timeout)
     now = context.now()
     _publish(args, context, AccountsCollector([account_collector(account, answer, now) for account, answer in answers]))
     status = EXIT_OK

@@ -65,7 +65,7 @@ def _show_accounts(args: Arguments, context: Context, sessions: dict[str, Sessio
         result = _result(args, context, None if session is None else session.observation, account)
         return context.usable(result, args.strict)
 
-    answers = each_account(accounts, fetch, 10.0 if args.timeout is None else args.timeout)
+    answers = each_account(accounts, fetch, args.timeout)
     if args.json:
         write(context.out, accounts_document(answers, lambda result: json.loads(json_document(result))))
     else:

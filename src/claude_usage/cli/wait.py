@@ -74,7 +74,7 @@ def _wait_accounts(args: Arguments, context: Context, accounts: list[Account]) -
             return _Pending(account, over, result) if over or result.stale else None
 
         while True:
-            answers = each_account(accounts, judge, 10.0)
+            answers = each_account(accounts, judge)
             for account, answer in answers:
                 if isinstance(answer, ClaudeUsageError):
                     context.err.write(f"{PROG}: {account.label}: {render.error_line(answer)}\n")
