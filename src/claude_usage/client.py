@@ -82,13 +82,14 @@ class UsageClient:
         config_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
-        self.config_dir = None if config_dir is None else os.fspath(config_dir)
-        if self.config_dir is not None:
+        self.config_dir: str | None = None
+        if config_dir is not None:
             from claude_usage.profiles import account_environ, configured_dirs
 
-            (self.config_dir,) = configured_dirs([self.config_dir], self._environ) or (None,)
-            if self.config_dir is None:
+            named = configured_dirs([os.fspath(config_dir)], self._environ)
+            if not named:
                 raise ConfigurationError("config_dir is empty")
+            self.config_dir = named[0]
             self._environ = account_environ(self._environ, self.config_dir)
         self.api_url = resolve_api_url(api_url, self._environ)
         # Comparisons, not math.isfinite: NaN fails them too, and math is one import less on a cache hit.
