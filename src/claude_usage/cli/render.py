@@ -314,6 +314,12 @@ def fields(usage: UsageData, result: CacheResult, now: datetime, style: Style, s
     return fields
 
 
+def failed_statusline(label: str, error: ClaudeUsageError) -> str:
+    """One of several accounts' status line when it has no data: ``label: ? (reason)``, the
+    reason cut at its first clause so the line stays short."""
+    return f"{printable(label)}: {UNKNOWN} ({printable(error.message.split(';')[0], 60)})"
+
+
 def human_age(seconds: float | None) -> str:
     """``42s`` under a minute, else as :func:`human_duration`; ``-`` for no age."""
     if seconds is None:

@@ -100,9 +100,8 @@ def _account_view(
         shown = dict.fromkeys(render.FORMAT_FIELDS, render.MISSING)
         shown["account"] = account.label
         return args.format.format_map(shown) + "\n"
-    short = render.printable(answer.message.split(";")[0], 60)
     if args.statusline:
-        return f"{render.printable(account.label)}: {render.UNKNOWN} ({short})\n"
+        return render.failed_statusline(account.label, answer) + "\n"
     return f"{heading(account, context, args.color)}\nUnavailable: {render.error_line(answer)}\n"
 
 

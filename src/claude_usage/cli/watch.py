@@ -150,7 +150,7 @@ def _line(feed: _Feed, now: float, context: Context) -> str:
         if feed.account is None:
             context.err.write(f"{PROG}: {render.error_line(result.error)}\n")
             return ""
-        return f"{of}{render.UNKNOWN} ({render.printable(result.error.message.split(';')[0], 60)})\n"
+        return render.failed_statusline(feed.account.label, result.error) + "\n"
     style = render.style("never", context.environ, context.out)
     moment = datetime.fromtimestamp(now, timezone.utc)
     return of + render.statusline(usage, render.fields(usage, result, moment, style), style) + "\n"
