@@ -187,6 +187,12 @@ class Context:
             of = f"{account}: " if account else ""
             self.err.write(f"{PROG}: {of}showing data from {human_age(result.age_seconds)} ago: {error_line(result.error)}\n")
 
+    def warn_of_failure(self, error: ClaudeUsageError, account: str) -> None:
+        """The error of one of several accounts, after its label: the others are still shown."""
+        from claude_usage.cli.render import error_line
+
+        self.err.write(f"{PROG}: {account}: {error_line(error)}\n")
+
 
 def main(
     argv: Sequence[str] | None = None,

@@ -63,7 +63,7 @@ def _check_accounts(args: Arguments, context: Context, accounts: list[Account]) 
         write(context.out, json.dumps({"ok": not (over or errors), **document}) + "\n")
     for account, answer in answers:
         if isinstance(answer, ClaudeUsageError):
-            context.err.write(f"{PROG}: {account.label}: {render.error_line(answer)}\n")
+            context.warn_of_failure(answer, account.label)
         else:
             _report(context, answer, account.label)
     if over:

@@ -112,7 +112,6 @@ def _history_of_accounts(
     such account's."""
     import json
 
-    from claude_usage.cli.arguments import PROG
     from claude_usage.cli.fanout import accounts_document, heading
     from claude_usage.cli.render import error_line
 
@@ -139,7 +138,7 @@ def _history_of_accounts(
     status = EXIT_OK
     for account, answer in answers:
         if isinstance(answer, ClaudeUsageError):
-            context.err.write(f"{PROG}: {account.label}: {error_line(answer)}\n")
+            context.warn_of_failure(answer, account.label)
             status = status or answer.exit_code
     return status
 

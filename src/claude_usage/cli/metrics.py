@@ -10,7 +10,7 @@ import os
 
 from claude_usage._typing import TYPE_CHECKING
 from claude_usage.cli import write
-from claude_usage.cli.arguments import PROG, UsageError
+from claude_usage.cli.arguments import UsageError
 from claude_usage.errors import EXIT_OK, ClaudeUsageError
 
 if TYPE_CHECKING:
@@ -58,7 +58,6 @@ def _metrics_of_accounts(args: Arguments, context: Context, accounts: list[Accou
     then that of the first account without data (0 when every one had some)."""
     refuse_account_label(args, accounts)
     from claude_usage.cli.fanout import each_account
-    from claude_usage.cli.render import error_line
     from claude_usage.metrics import AccountsCollector
 
     def read(account: Account) -> tuple[CacheResult, CacheState | None]:
@@ -72,7 +71,7 @@ def _metrics_of_accounts(args: Arguments, context: Context, accounts: list[Accou
     for account, answer in answers:
         failure = answer if isinstance(answer, ClaudeUsageError) else answer[0].error if answer[0].data is None else None
         if failure is not None:
-            context.err.write(f"{PROG}: {account.label}: {error_line(failure)}\n")
+            context.warn_of_failure(failure, account.label)
             status = status or failure.exit_code
         elif not isinstance(answer, ClaudeUsageError):
             context.warn_of_problems(answer[0], account.label)

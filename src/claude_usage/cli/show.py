@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from claude_usage._typing import TYPE_CHECKING
 from claude_usage.cli import iso_utc, write
-from claude_usage.cli.arguments import PROG, UsageError
+from claude_usage.cli.arguments import UsageError
 from claude_usage.errors import EXIT_OK, ClaudeUsageError
 
 if TYPE_CHECKING:
@@ -75,9 +75,7 @@ def _show_accounts(args: Arguments, context: Context, sessions: dict[str, Sessio
     status = EXIT_OK
     for account, answer in answers:
         if isinstance(answer, ClaudeUsageError):
-            from claude_usage.cli.render import error_line
-
-            context.err.write(f"{PROG}: {account.label}: {error_line(answer)}\n")
+            context.warn_of_failure(answer, account.label)
             status = status or answer.exit_code
         else:
             context.warn_of_problems(answer, account.label)

@@ -77,7 +77,7 @@ def _wait_accounts(args: Arguments, context: Context, accounts: list[Account]) -
             answers = each_account(accounts, judge)
             for account, answer in answers:
                 if isinstance(answer, ClaudeUsageError):
-                    context.err.write(f"{PROG}: {account.label}: {render.error_line(answer)}\n")
+                    context.warn_of_failure(answer, account.label)
                     return answer.exit_code
             pending = [answer for _, answer in answers if answer is not None and not isinstance(answer, ClaudeUsageError)]
             if not pending:
