@@ -315,6 +315,19 @@ def test_help_and_version(command_env: dict[str, str]) -> None:
     assert (0, f"claude-usage {cli.__version__}\n") == invoke(["--version"], command_env)[:2]
 
 
+def test_help_names_every_format_field(command_env: dict[str, str]) -> None:
+    """Every field --format accepts is in --help: {W...} once per suffix, the others by name."""
+    from claude_usage.cli.render import FORMAT_FIELDS
+
+    help_text = invoke(["--help"], command_env)[1]
+    named = set(re.findall(r"\{(\w+)\}", help_text.split("--format fields")[1].split("exit codes")[0]))
+    windows_ = [key for key, _label, _alias, _hours in windows.WINDOWS]
+    shown = {name.replace("W", key, 1) for name in named if name.startswith("W") for key in windows_} | {
+        name for name in named if not name.startswith("W")
+    }
+    assert set(FORMAT_FIELDS) == shown
+
+
 def test_remote_api_url_from_the_environment_is_refused_before_the_cache(command_env: dict[str, str]) -> None:
     """CLAUDE_USAGE_API_URL naming a remote host exits 14 without touching the cache (no entry, no lock)."""
     cache_dir = Path(command_env["CLAUDE_USAGE_CACHE_DIR"])

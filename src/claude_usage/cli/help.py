@@ -59,10 +59,16 @@ def help_text(command: str) -> str:
 
 def _epilog(command: str) -> str:
     """The text after the options in ``command``'s help (built on demand: only --help needs it)."""
+    import textwrap
+
+    from claude_usage.cli.render import OTHER_FIELDS, WINDOW_FIELDS
     from claude_usage.windows import WINDOWS
 
     # The strings are flush left: their layout is the help's.
     window_keys = ", ".join(key for key, _label, _alias, _hours in WINDOWS)
+    # From render's tables, so the list cannot fall behind the fields --format accepts.
+    window_fields = " ".join(f"{{W{suffix}}}" for suffix in WINDOW_FIELDS)
+    other_fields = textwrap.fill(" ".join(f"{{{name}}}" for name in OTHER_FIELDS), 86, initial_indent="  ", subsequent_indent="  ")
     window_names = f"""\
 windows: the aliases {", ".join(alias for _key, _label, alias, _hours in WINDOWS if alias)}, the JSON keys
   {window_keys},
@@ -88,9 +94,8 @@ each under its label; without either, the login of this environment.
 
 --format fields, W being one of
   {window_keys}:
-  {{W}} {{W_reset}} {{W_elapsed}} {{W_pace}} {{W_bar}}
-  {{extra_used}} {{extra_limit}} {{extra_percent}} {{plan}} {{stale}} {{age}} {{fetched_at}}
-  {{account}}
+  {window_fields}
+{other_fields}
   (- when not reported; ? when sent by the server but not understood)
 
 exit codes: 0 ok, 1 other error, 2 usage, 3 not logged in, 4 expired, 5 insufficient

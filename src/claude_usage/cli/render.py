@@ -23,17 +23,16 @@ if TYPE_CHECKING:
     from claude_usage.errors import ClaudeUsageError
     from claude_usage.models import ExtraUsage, UsageData, UsagePeriod
 
-_WINDOW_FIELDS = {
+#: The --format fields of each window W, by their suffix ({W}, {W_reset}, ...).
+WINDOW_FIELDS: Mapping[str, str] = {
     "": "percent used, rounded (48; '?' when sent but not understood)",
     "_reset": "time until reset (2h 14m)",
     "_elapsed": "percent of the window's time elapsed (55)",
     "_pace": "on pace / over pace",
     "_bar": "a 10-character bar",
 }
-#: Every field --format knows; a missing value prints as "-", one the server sent but that was not
-#: understood (a line of ``problems``) as "?".
-FORMAT_FIELDS: Mapping[str, str] = {
-    **{f"{key}{suffix}": text for key, _label, _alias, _hours in windows.WINDOWS for suffix, text in _WINDOW_FIELDS.items()},
+#: The --format fields that belong to no window.
+OTHER_FIELDS: Mapping[str, str] = {
     "extra_used": "extra usage spent this month ($7.63)",
     "extra_limit": "extra usage monthly limit ($20.00, or 'no limit'; '?' when not understood)",
     "extra_percent": "extra usage percent of the limit (38)",
@@ -45,6 +44,12 @@ FORMAT_FIELDS: Mapping[str, str] = {
     "context": "context window used, percent, from Claude Code's stdin (42)",
     "session_cost": "the session's cost in dollars, from Claude Code's stdin ($0.42)",
     "account": "the account's label: its email address, name or config directory (Accounts, in the README)",
+}
+#: Every field --format knows; a missing value prints as "-", one the server sent but that was not
+#: understood (a line of ``problems``) as "?".
+FORMAT_FIELDS: Mapping[str, str] = {
+    **{f"{key}{suffix}": text for key, _label, _alias, _hours in windows.WINDOWS for suffix, text in WINDOW_FIELDS.items()},
+    **OTHER_FIELDS,
 }
 MISSING = "-"
 UNKNOWN = "?"
