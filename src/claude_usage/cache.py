@@ -44,7 +44,7 @@ from claude_usage.errors import (
     UnexpectedStatusError,
 )
 from claude_usage._typing import TYPE_CHECKING
-from claude_usage.windows import WINDOWS
+from claude_usage.windows import WINDOWS, problem_names
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -392,7 +392,7 @@ class _Entry:
             data[key] = {"utilization": utilization, "resets_at": reset_text}
             observed[key] = (observation.source, observed_at)
             # A window the server sent but that was not understood now holds understood numbers.
-            problems = tuple(line for line in problems if not line.startswith((f"{key}:", f"{key}.")))
+            problems = tuple(line for line in problems if not problem_names(line, key))
             current.add(key)
             changed = True
         if not changed:

@@ -28,6 +28,7 @@ __all__ = [
     "next_check",
     "not_understood",
     "period_hours",
+    "problem_names",
     "resolve",
 ]
 
@@ -89,7 +90,12 @@ def not_understood(problems: Iterable[str], path: str) -> bool:
     window but it was left out of ``UsageData.windows``, so it is unknown rather than unreported.
     The path before ``:`` or ``.`` is the stable part of a problem line; the rest is wording.
     """
-    return any(line.startswith((f"{path}:", f"{path}.")) for line in problems)
+    return any(problem_names(line, path) for line in problems)
+
+
+def problem_names(line: str, path: str) -> bool:
+    """Whether the problem ``line`` is about ``path`` or a field under it (see :func:`not_understood`)."""
+    return line.startswith((f"{path}:", f"{path}."))
 
 
 def limit_label(limit: Limit) -> str:
