@@ -70,7 +70,7 @@ static int read_file_once(void *context, cu_credential **out, cu_error *err)
 
     /* At most the size fstat saw: a file growing meanwhile cannot push us past the limit. */
     size = (size_t)st.st_size;
-    buf = cu_secret_alloc(size ? size : 1);
+    buf = cu_secret_alloc(size);
     if (buf == NULL) {
         status = cu_fail(err, CU_ERR_NO_MEMORY);
         goto cleanup;
@@ -92,7 +92,7 @@ static int read_file_once(void *context, cu_credential **out, cu_error *err)
     status = cu_parse_login(buf, got, out, err);
 
 cleanup:
-    cu_free_secret(buf, size ? size : 1);
+    cu_free_secret(buf, size);
     if (fd >= 0)
         close(fd);
     return status;

@@ -344,6 +344,12 @@ static void record_exposure(void)
     }
 }
 
+/* Where the data pages of the buffer p of n bytes begin: its header. */
+static char *data_of(void *p, size_t n)
+{
+    return (char *)p + user_bytes(n) - data_bytes_for(n);
+}
+
 void cu_free_secret(void *p, size_t n)
 {
     size_t page = page_size(), data_len = data_bytes_for(n);
@@ -352,7 +358,7 @@ void cu_free_secret(void *p, size_t n)
 
     if (p == NULL)
         return;
-    data = (char *)p + user_bytes(n) - data_len;
+    data = data_of(p, n);
     CU_UNPOISON(data, data_len);
     h = (secret_header *)(void *)data;
     /* A header of zeros: the buffer was in use when this process was forked from its parent,
@@ -389,8 +395,8 @@ void cu_secure_status(cu_secure_info *out)
     probe = cu_secret_alloc(1);
     if (probe != NULL) {
         secret_header h;
-        CU_UNPOISON((char *)probe + CU_ALIGN - page_size(), sizeof h);
-        memcpy(&h, (char *)probe + CU_ALIGN - page_size(), sizeof h);
+        CU_UNPOISON(data_of(probe, 1), sizeof h);
+        memcpy(&h, data_of(probe, 1), sizeof h);
         out->guard_pages = 1;
         out->probe_locked = h.locked;
         out->probe_dump_excluded = h.dump_excluded;
