@@ -5,6 +5,7 @@ Everything above this module sees typed Python; the ``Any`` of cffi stays here.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -331,7 +332,7 @@ def _error(status: int, err: Any, where: str) -> BaseException:
     message = template.format(
         where=where,
         status=status,
-        errno_text=f": {_strerror(err.sys_errno)}" if err.sys_errno else "",
+        errno_text=f": {os.strerror(err.sys_errno)}" if err.sys_errno else "",
         limit=lib.cu_max_file_bytes(),
         depth=lib.cu_max_depth(),
         offset=err.offset,
@@ -341,12 +342,6 @@ def _error(status: int, err: Any, where: str) -> BaseException:
     )
     hint = _STATUS_HINTS.get(status)
     return kind(message, hint=hint) if hint is not None else kind(message)
-
-
-def _strerror(number: int) -> str:
-    import os
-
-    return os.strerror(number)
 
 
 _TOOL = "/usr/bin/security"
@@ -414,8 +409,6 @@ def harden_process() -> None:
     """cu_harden_process (cu_harden.c): no core dumps, and on Linux no same-user ptrace."""
     err = ffi.new(_ERROR_TYPE)
     if lib.cu_harden_process(err) != lib.CU_OK:
-        import os
-
         raise OSError(err.sys_errno, f"cannot harden the process: {os.strerror(err.sys_errno)}")
 
 

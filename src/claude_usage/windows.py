@@ -100,14 +100,17 @@ def problem_names(line: str, path: str) -> bool:
 
 def limit_label(limit: Limit) -> str:
     """The label of a ``limits`` entry: the window's (``7-day``) with the model's name, if scoped."""
-    weekly = limit.group == "weekly" or limit.kind.startswith("weekly")
     if limit.model:
-        return f"{'7-day' if weekly else limit.kind} {limit.model}"
+        return f"{'7-day' if _is_weekly(limit) else limit.kind} {limit.model}"
     return {"session": "5-hour", "weekly_all": "7-day"}.get(limit.kind, limit.kind.replace("_", " "))
 
 
+def _is_weekly(limit: Limit) -> bool:
+    return limit.group == "weekly" or limit.kind.startswith("weekly")
+
+
 def limit_period_hours(limit: Limit) -> float | None:
-    if limit.group == "weekly" or limit.kind.startswith("weekly"):
+    if _is_weekly(limit):
         return SEVEN_DAY_PERIOD_HOURS
     if limit.group == "session" or limit.kind == "session":
         return FIVE_HOUR_PERIOD_HOURS
