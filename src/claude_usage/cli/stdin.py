@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import stat
 import time
 
 from claude_usage._typing import TYPE_CHECKING
@@ -75,12 +74,9 @@ def read_session(fd: int, observed_at: float) -> Session | None:
 
 
 def read_bounded(fd: int, limit: int = MAX_BYTES, wait: float = WAIT_SECONDS) -> bytes | None:
-    """Everything up to EOF on ``fd`` if it came within ``wait`` seconds and ``limit`` bytes, else ``None``."""
-    try:
-        if stat.S_ISCHR(os.fstat(fd).st_mode):
-            return None  # a terminal (a person typing: never wait for them), /dev/null, /dev/zero
-    except OSError:  # no stdin at all (closed descriptor)
-        return None
+    """Everything up to EOF on ``fd`` if it came within ``wait`` seconds and ``limit`` bytes, else
+    ``None``. ``fd`` is a pipe, a socket or a file: :meth:`Context.session` never passes a terminal
+    (a person typing: never wait for them) or another device."""
     deadline = time.monotonic() + wait
     chunks: list[bytes] = []
     size = 0
