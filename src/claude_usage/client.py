@@ -256,7 +256,7 @@ class UsageClient:
         have passed, and the error of a failed request when there is no data to judge.
         """
         from claude_usage.cache import DEFAULT_MAX_AGE
-        from claude_usage.windows import evaluate, next_check
+        from claude_usage.windows import evaluate, next_check, over_text
 
         conditions = list(maxima)
         interval = DEFAULT_MAX_AGE if max_age is None else max_age
@@ -273,8 +273,7 @@ class UsageClient:
             if deadline is not None and now + pause > deadline:
                 if deadline > now:
                     self._sleep(deadline - now)
-                names = ", ".join(f"{verdict.key} at {verdict.utilization:g}%" for verdict in over)
-                why = f"still over: {names}" if over else f"no fresh data: {result.error.message if result.error else ''}"
+                why = f"still over: {over_text(over)}" if over else f"no fresh data: {result.error.message if result.error else ''}"
                 raise WaitTimeoutError(f"timed out after {timeout:g} s; {why}")
             if on_wait is not None:
                 on_wait(over, pause)

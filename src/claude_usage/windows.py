@@ -27,6 +27,7 @@ __all__ = [
     "limit_period_hours",
     "next_check",
     "not_understood",
+    "over_text",
     "period_hours",
     "problem_names",
     "resolve",
@@ -178,6 +179,11 @@ def _known_names(usage: UsageData) -> Sequence[str]:
     names += [key for key in usage.windows if key not in names]
     names += [limit.model for limit in usage.limits if limit.model]
     return names
+
+
+def over_text(over: Iterable[Verdict]) -> str:
+    """``five_hour at 91%, seven_day at 97%``: what a wait that timed out is still waiting for."""
+    return ", ".join(f"{verdict.key} at {verdict.utilization:g}%" for verdict in over)
 
 
 def next_check(over: Iterable[Verdict], now: float, interval: float, margin: float = RESET_MARGIN_SECONDS) -> float:

@@ -47,7 +47,9 @@ class _Pending:
 
     def why(self) -> str:
         if self.over:
-            return f"{self.account.label} still over: " + ", ".join(f"{verdict.key} at {verdict.utilization:g}%" for verdict in self.over)
+            from claude_usage.windows import over_text
+
+            return f"{self.account.label} still over: {over_text(self.over)}"
         return f"{self.account.label} has no fresh data: {self.result.error.message if self.result.error else ''}"
 
 
