@@ -60,6 +60,7 @@ __all__ = [
     "CacheState",
     "Fetched",
     "finite_number",
+    "reread_interval",
     "Observation",
     "UsageCache",
     "block_seconds",
@@ -196,6 +197,15 @@ def block_seconds(error: ClaudeUsageError) -> float | None:
     if isinstance(error, ApiError) and not isinstance(error, (UnauthorizedError, ForbiddenError)):
         return TRANSIENT_BACKOFF
     return None
+
+
+def reread_interval(result: CacheResult, interval: float) -> float:
+    """How long a reader that stays (``watch``, ``serve``) waits before reading the cache again
+    after ``result``: ``interval``, but at least the default max age after a refused token. The
+    cache does not back that off (logging in again fixes it at once), yet a reader that stays
+    must not spend the budget retrying it at every read."""
+    refused = result.error is not None and result.requested
+    return max(interval, DEFAULT_MAX_AGE) if refused else interval
 
 
 def _urandom_jitter() -> float:

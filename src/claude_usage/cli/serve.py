@@ -150,7 +150,7 @@ class _Feed:
             return self._latest
 
     def _run(self) -> None:
-        from claude_usage.cache import CacheResult
+        from claude_usage.cache import CacheResult, reread_interval
 
         interval = min(MAX_READ_INTERVAL, self._max_age / 4)
         with self._context.client(self._timeout, None if self.account is None else self.account.config_dir) as client:
@@ -163,10 +163,7 @@ class _Feed:
                 with self._changed:
                     self._latest = (result, state)
                     self._changed.notify_all()
-                # As in watch: the cache backs off after most failures but not after a refused
-                # token (fixed by logging in), which must not be retried at every read.
-                refused = result.error is not None and result.requested
-                self.stopping.wait(max(interval, DEFAULT_MAX_AGE) if refused else interval)
+                self.stopping.wait(reread_interval(result, interval))
 
 
 class _Server(ThreadingHTTPServer):

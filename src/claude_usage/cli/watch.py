@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 
 from claude_usage._typing import TYPE_CHECKING
-from claude_usage.cache import DEFAULT_MAX_AGE
+from claude_usage.cache import reread_interval
 from claude_usage.cli import render, write
 from claude_usage.cli.arguments import PROG
 from claude_usage.errors import EXIT_OK
@@ -89,10 +89,7 @@ class _Feed:
     def refresh(self, now: float, interval: float) -> CacheResult:
         if self.result is None or now >= self.next_read:
             self.result = result = self.client.get_result()
-            # The cache backs off after most failures but not after a refused token (fixed by
-            # logging in); a watcher must not spend the budget retrying one each interval.
-            refused = result.error is not None and result.requested
-            self.next_read = now + (max(interval, DEFAULT_MAX_AGE) if refused else interval)
+            self.next_read = now + reread_interval(result, interval)
             if self.notifier is not None and result.data is not None:
                 self.notifier.observe(result)
         return self.result
