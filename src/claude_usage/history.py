@@ -372,18 +372,6 @@ class HistoryStore:
         """:meth:`record` of every window of ``usage``."""
         return self.record(observations_of(usage, observed_at), account=account, source=source)
 
-    def prune(self, now: float) -> int:
-        """Remove every sample older than the retention (all accounts and windows); returns the count."""
-        connection = self._open()
-        if connection is None:
-            return 0
-        try:
-            cursor = connection.execute("DELETE FROM samples WHERE observed_at < ?", (int(now - self.retention_seconds),))
-            return cursor.rowcount
-        except Exception as error:  # noqa: BLE001
-            self.last_error = f"history not pruned: {error}"
-            return 0
-
     # -- reading ------------------------------------------------------------------------------
 
     def samples(
@@ -461,12 +449,6 @@ class HistoryStore:
                 found.append(sample)
         found.sort(key=lambda sample: (sample.account, sample.window, sample.observed_at))
         return found
-
-    def count(self) -> int:
-        connection = self._open()
-        if connection is None:
-            return 0
-        return int(connection.execute("SELECT count(*) FROM samples").fetchone()[0])
 
 
 _JOINS = "JOIN windows w ON w.id = s.window JOIN accounts a ON a.id = s.account"

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     class Collector(Protocol):
         def collect(self) -> Iterator[Metric]: ...
 
-__all__ = ["INSTALL_HINT", "PREFIX", "AccountsCollector", "UsageCollector", "encoder_for", "exposition", "negotiated_exposition"]
+__all__ = ["INSTALL_HINT", "PREFIX", "AccountsCollector", "UsageCollector", "encoder_for", "exposition"]
 
 PREFIX = "claude_usage"
 INSTALL_HINT = "pip install 'claude-usage-client[metrics]'"
@@ -219,12 +219,6 @@ def encoder_for(accept: str | None) -> tuple[Callable[[Collector], bytes], str]:
 
     encoder, content_type = choose_encoder(accept or "")
     return _typed(encoder), content_type
-
-
-def negotiated_exposition(collector: Collector, accept: str | None) -> tuple[bytes, str]:
-    """The exposition in the format an HTTP ``Accept`` header asks for, and its content type."""
-    encoder, content_type = encoder_for(accept)
-    return encoder(collector), content_type
 
 
 def _typed(encoder: Callable[..., bytes]) -> Callable[[Collector], bytes]:

@@ -86,13 +86,12 @@ class _Feed:
         self.result: CacheResult | None = None
         self.next_read = 0.0
 
-    def refresh(self, now: float, interval: float) -> CacheResult:
+    def refresh(self, now: float, interval: float) -> None:
         if self.result is None or now >= self.next_read:
             self.result = result = self.client.get_result()
             self.next_read = now + reread_interval(result, interval)
             if self.notifier is not None and result.data is not None:
                 self.notifier.observe(result)
-        return self.result
 
 
 def _frame(feeds: list[_Feed], now: float, context: Context) -> str:
