@@ -99,14 +99,20 @@ SAME_RESET_SECONDS = 60.0
 
 def default_cache_dir(environ: Mapping[str, str]) -> str | None:
     """``$CLAUDE_USAGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/claude-usage``, else ``~/.cache/claude-usage``."""
-    explicit = environ.get(CACHE_DIR_VARIABLE)
+    return user_dir(environ, CACHE_DIR_VARIABLE, "XDG_CACHE_HOME", ".cache")
+
+
+def user_dir(environ: Mapping[str, str], ours: str, xdg_variable: str, *under_home: str) -> str | None:
+    """``$ours``, else ``$xdg_variable/claude-usage``, else ``~/<under_home>/claude-usage``
+    (``None`` without ``HOME``): where the cache and the history live, by the XDG rules."""
+    explicit = environ.get(ours)
     if explicit:
         return explicit
-    xdg = environ.get("XDG_CACHE_HOME")
+    xdg = environ.get(xdg_variable)
     if xdg and os.path.isabs(xdg):  # the XDG spec says relative values are to be ignored
         return os.path.join(xdg, "claude-usage")
     home = environ.get("HOME")
-    return os.path.join(home, ".cache", "claude-usage") if home else None
+    return os.path.join(home, *under_home, "claude-usage") if home else None
 
 
 def cache_key(source_key: str, api_url: str) -> str:

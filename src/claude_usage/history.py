@@ -94,14 +94,9 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def default_state_dir(environ: Mapping[str, str]) -> str | None:
     """``$CLAUDE_USAGE_STATE_DIR``, else ``$XDG_STATE_HOME/claude-usage``, else ``~/.local/state/claude-usage``."""
-    explicit = environ.get(STATE_DIR_VARIABLE)
-    if explicit:
-        return explicit
-    xdg = environ.get("XDG_STATE_HOME")
-    if xdg and os.path.isabs(xdg):  # relative values are to be ignored (XDG spec)
-        return os.path.join(xdg, "claude-usage")
-    home = environ.get("HOME")
-    return os.path.join(home, ".local", "state", "claude-usage") if home else None
+    from claude_usage.cache import user_dir
+
+    return user_dir(environ, STATE_DIR_VARIABLE, "XDG_STATE_HOME", ".local", "state")
 
 
 def recording_enabled(environ: Mapping[str, str]) -> bool:
