@@ -115,3 +115,32 @@ def imported_modules(argv: Sequence[str], env: Mapping[str, str]) -> set[str]:
         if line.startswith("import time:") and "|" in line:
             names.add(line.rsplit("|", 1)[1].strip())
     return names
+
+
+def paired(argv: Sequence[str], on: Mapping[str, str], off: Mapping[str, str], pairs: int) -> tuple[float, float, float]:
+    """The median seconds of ``argv`` run with ``on`` and with ``off``, and the median of their
+    differences taken pair by pair (the order flipped every pair, after five warm-up pairs).
+
+    For a cost of a few ms on a ~100 ms command: the difference of two medians taken over
+    separate rounds moves by more than that with the machine's load, a paired one does not."""
+    import time
+
+    def once(env: Mapping[str, str]) -> float:
+        started = time.perf_counter()
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
+        return time.perf_counter() - started
+
+    for _ in range(5):
+        once(on), once(off)
+    with_on, with_off, differences = [], [], []
+    for index in range(pairs):
+        if index % 2:
+            a = once(on)
+            b = once(off)
+        else:
+            b = once(off)
+            a = once(on)
+        with_on.append(a)
+        with_off.append(b)
+        differences.append(a - b)
+    return statistics.median(with_on), statistics.median(with_off), statistics.median(differences)

@@ -7,16 +7,14 @@ pairs (the order flipped every pair), reporting the median of the paired differe
 
 from __future__ import annotations
 
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ServerProcess, clean_environment, fixture_body, make_workspace  # noqa: E402
+from harness import paired  # noqa: E402
 from run import command_argv  # noqa: E402
 
 
@@ -33,30 +31,10 @@ def main() -> None:
                 CLAUDE_USAGE_KEYCHAIN="file",
             )
             off = dict(on, CLAUDE_USAGE_HISTORY="0")
-            argv = [*command_argv(), "--no-cache", "--json"]
-
-            def once(env: dict[str, str]) -> float:
-                started = time.perf_counter()
-                subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
-                return time.perf_counter() - started
-
-            for _ in range(5):
-                once(on), once(off)
-            with_history, without, differences = [], [], []
-            for index in range(pairs):
-                if index % 2:
-                    a = once(on)
-                    b = once(off)
-                else:
-                    b = once(off)
-                    a = once(on)
-                with_history.append(a)
-                without.append(b)
-                differences.append(a - b)
+            on_ms, off_ms, difference = (seconds * 1e3 for seconds in paired([*command_argv(), "--no-cache", "--json"], on, off, pairs))
     print(
-        f"{pairs} pairs: recording {statistics.median(with_history) * 1e3:.2f} ms, "
-        f"CLAUDE_USAGE_HISTORY=0 {statistics.median(without) * 1e3:.2f} ms; "
-        f"median paired difference {statistics.median(differences) * 1e3:+.2f} ms (goal <= +3 ms)"
+        f"{pairs} pairs: recording {on_ms:.2f} ms, CLAUDE_USAGE_HISTORY=0 {off_ms:.2f} ms; "
+        f"median paired difference {difference:+.2f} ms (goal <= +3 ms)"
     )
 
 
